@@ -1,0 +1,127 @@
+"""What every sampling returns: a PyG ``Data`` with ``pos`` and a descriptor."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+# name -> function that rebuilds the sampling from its parameters
+_REGISTRY: Dict[str, Callable[..., Data]] = {}
+# name -> function(data) -> float64 tensor [n] of pixel areas (steradians)
+_AREAS: Dict[str, Callable[[Data], torch.Tensor]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., Data]], Callable[..., Data]]:
+    def wrap(fn: Callable[..., Data]) -> Callable[..., Data]:
+        _REGISTRY[name] = fn
+        return fn
+    return wrap
+
+
+def register_area(name: str) -> Callable:
+    def wrap(fn: Callable[[Data], torch.Tensor]) -> Callable[[Data], torch.Tensor]:
+        _AREAS[name] = fn
+        return fn
+    return wrap
+
+
+def pixel_area(data: Data) -> torch.Tensor:
+    r"""Pixel areas (quadrature weights) in steradians, float64 tensor [n].
+
+    For a full-sky sampling they sum to :math:`4\pi`. Defined for every
+    built-in sampling: exact cell areas for HEALPix, equiangular and cubed
+    grids, Gauss-Legendre quadrature weights, and spherical Voronoi cell areas
+    for icosahedral grids and arbitrary points.
+    """
+    sampling = getattr(data, 'sampling', None)
+    if not isinstance(sampling, SphereSampling):
+        raise ValueError(f"Expected 'data.sampling' to be a SphereSampling made by "
+                         f"pyg_sphere.samplings (got {type(sampling).__name__})")
+    if sampling.name not in _AREAS:
+        raise ValueError(f"Pixel areas are not defined for sampling '{sampling.name}'")
+    return _AREAS[sampling.name](data)
+
+
+@dataclasses.dataclass(frozen=True)
+class SphereSampling:
+    r"""Immutable description of a sampling, stored as ``data.sampling``.
+
+    It holds the sampling's name and the parameters that rebuild it, e.g.
+    ``SphereSampling('healpix', {'nside': 64, 'nest': True})``. It is hashable
+    and compares by value, so it can key caches. Use :meth:`rebuild` to get
+    the full sampling back (for a partial sky the pixel subset is kept in
+    ``data.ipix``, not here).
+    """
+    name: str
+    params: tuple  # sorted (key, value) pairs of plain Python values
+
+    def __init__(self, name: str, params: Optional[Dict[str, Any]] = None):
+        object.__setattr__(self, 'name', name)
+        object.__setattr__(self, 'params', tuple(sorted((params or {}).items())))
+
+    def __getitem__(self, key: str) -> Any:
+        for k, v in self.params:
+            if k == key:
+                return v
+        raise KeyError(f"Sampling '{self.name}' has no parameter '{key}' "
+                       f"(has {[k for k, _ in self.params]})")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    @property
+    def kwargs(self) -> Dict[str, Any]:
+        return dict(self.params)
+
+    def rebuild(self, **overrides: Any) -> Data:
+        """Build the (full) sampling again, optionally with changed parameters."""
+        if self.name not in _REGISTRY:
+            raise ValueError(f"Sampling '{self.name}' cannot be rebuilt from its "
+                             f"parameters alone")
+        kwargs = self.kwargs
+        kwargs.update(overrides)
+        return _REGISTRY[self.name](**kwargs)
+
+    def __repr__(self) -> str:
+        args = ', '.join(f'{k}={v!r}' for k, v in self.params)
+        return f'{self.name}({args})'
+
+
+def make_data(xyz: np.ndarray, sampling: SphereSampling, dtype: Optional[torch.dtype],
+              **extra: Any) -> Data:
+    """Wrap float64 unit vectors ``xyz`` [n, 3] into a ``Data`` object."""
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    if not dtype.is_floating_point:
+        raise ValueError(f"Expected 'dtype' to be a floating point dtype (got {dtype})")
+    xyz = np.asarray(xyz, dtype=np.float64)
+    xyz = xyz / np.linalg.norm(xyz, axis=1, keepdims=True)
+    data = Data(pos=torch.from_numpy(np.ascontiguousarray(xyz)).to(dtype))
+    data.num_nodes = xyz.shape[0]
+    data.sampling = sampling
+    for key, value in extra.items():
+        data[key] = value
+    return data
+
+
+def lonlat_to_xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Longitude / latitude in radians to unit vectors [n, 3] (float64)."""
+    lon = np.asarray(lon, dtype=np.float64)
+    lat = np.asarray(lat, dtype=np.float64)
+    cl = np.cos(lat)
+    return np.stack([cl * np.cos(lon), cl * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+def xyz_to_lonlat(pos: Any) -> tuple:
+    """Unit vectors [n, 3] to (lon, lat) in radians, lon in [0, 2 pi)."""
+    if isinstance(pos, torch.Tensor):
+        pos = pos.detach().cpu().double().numpy()
+    pos = np.asarray(pos, dtype=np.float64)
+    lon = np.mod(np.arctan2(pos[:, 1], pos[:, 0]), 2 * np.pi)
+    lat = np.arcsin(np.clip(pos[:, 2] / np.linalg.norm(pos, axis=1), -1.0, 1.0))
+    return lon, lat
