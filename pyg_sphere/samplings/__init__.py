@@ -1,11 +1,23 @@
 """Samplings of the sphere, each returned as a :class:`torch_geometric.data.Data`."""
 from ._base import SphereSampling, lonlat_to_xyz, pixel_area, xyz_to_lonlat
+from .cubed import CUBED_SPACINGS, cubed
+from .equiangular import EQUIANGULAR_POLES, equiangular
+from .gauss_legendre import gauss_legendre
 from .healpix import healpix
+from .icosahedral import icosahedral
+from .points import points
 
 __all__ = [
     'SphereSampling',
     'healpix',
+    'equiangular',
+    'icosahedral',
+    'cubed',
+    'gauss_legendre',
+    'points',
     'pixel_area',
     'lonlat_to_xyz',
     'xyz_to_lonlat',
+    'EQUIANGULAR_POLES',
+    'CUBED_SPACINGS',
 ]
