@@ -1,6 +1,6 @@
 """pyg_sphere: graph-based spherical CNNs (DeepSphere) for PyTorch Geometric."""
-from . import samplings
+from . import graph, samplings, transforms
 
 __version__ = '0.1.0.dev0'
 
-__all__ = ['samplings', '__version__']
+__all__ = ['graph', 'samplings', 'transforms', '__version__']

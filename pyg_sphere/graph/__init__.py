@@ -1,0 +1,27 @@
+"""Graph construction on the sphere: kNN, kernel widths, Laplacians."""
+from .geometry import DISTANCES, chordal_to_geodesic, geodesic_to_chordal
+from .kernel_width import (HEALPIX_WIDTH_RATIO, PUBLISHED_SIGMA, TABULATED_K, gaussian_weight,
+                           healpix_kernel_width, heuristic_kernel_width, sigma_to_t)
+from .knn import knn, symmetrize
+from .laplacian import NORMALIZATIONS, lambda_max, laplacian
+from .sphere_graph import default_kernel_width, sphere_knn_graph
+
+__all__ = [
+    'DISTANCES',
+    'NORMALIZATIONS',
+    'PUBLISHED_SIGMA',
+    'TABULATED_K',
+    'HEALPIX_WIDTH_RATIO',
+    'chordal_to_geodesic',
+    'geodesic_to_chordal',
+    'sigma_to_t',
+    'healpix_kernel_width',
+    'heuristic_kernel_width',
+    'default_kernel_width',
+    'gaussian_weight',
+    'knn',
+    'symmetrize',
+    'sphere_knn_graph',
+    'laplacian',
+    'lambda_max',
+]

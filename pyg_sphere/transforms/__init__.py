@@ -1,0 +1,8 @@
+"""PyG transforms for spherical data."""
+from .sphere_knn_graph import SphereKNNGraph
+from .sphere_laplacian_lambda_max import SphereLaplacianLambdaMax
+
+__all__ = [
+    'SphereKNNGraph',
+    'SphereLaplacianLambdaMax',
+]

@@ -1,0 +1,67 @@
+"""Build the Gaussian-weighted kNN graph of a spherical sampling."""
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import torch
+
+from .._validation import check_choice, check_int, check_pos, check_positive_float
+from .geometry import DISTANCES, chordal_to_geodesic
+from .kernel_width import (TABULATED_K, gaussian_weight, healpix_kernel_width,
+                           heuristic_kernel_width)
+from .knn import knn, symmetrize
+
+
+def default_kernel_width(sampling: Any, k: int, mean_sq_distance: float) -> float:
+    """The kernel width used when none is given.
+
+    The published optimum for HEALPix with a tabulated k, the HEALPix-calibrated
+    heuristic (:func:`heuristic_kernel_width`) otherwise.
+    """
+    if getattr(sampling, 'name', None) == 'healpix' and k in TABULATED_K:
+        return healpix_kernel_width(sampling['nside'], k)
+    return heuristic_kernel_width(mean_sq_distance, k)
+
+
+def sphere_knn_graph(pos: torch.Tensor, k: int = 8, kernel_width: Optional[float] = None,
+                     distance: str = 'geodesic', sampling: Any = None,
+                     ipix: Optional[torch.Tensor] = None,
+                     ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+    r"""Symmetric kNN graph with Gaussian weights of the distance on the sphere.
+
+    .. math::
+        w_{ij} = \exp\left(-\frac{d_{ij}^2}{4t}\right)
+
+    ``i`` and ``j`` are joined if either is among the ``k`` nearest of the
+    other. Coincident points are not joined to each other.
+
+    Args:
+        pos (torch.Tensor): unit vectors [n, 3].
+        k (int): number of neighbours. (default: :obj:`8`)
+        kernel_width (float, optional): ``t`` in steradians (unit sphere);
+            :obj:`None` picks :func:`default_kernel_width`. (default: :obj:`None`)
+        distance (str): ``'geodesic'`` (great-circle angle) or ``'chordal'``.
+        sampling (SphereSampling, optional): enables the HEALPix fast search
+            and the published widths.
+        ipix (torch.Tensor, optional): HEALPix pixel of each row (partial sky).
+
+    Returns:
+        ``(edge_index [2, E] long, edge_weight [E] of pos.dtype, t)``, edges
+        sorted by ``edge_index[0]``.
+    """
+    pos = check_pos(pos)
+    k = check_int('k', k, minimum=1)
+    check_choice('distance', distance, DISTANCES)
+    if kernel_width is not None:
+        kernel_width = check_positive_float('kernel_width', kernel_width)
+    nbr, chord2 = knn(pos, k, sampling=sampling, ipix=ipix)
+    value = chord2.to(pos.dtype)
+    del chord2
+    if distance == 'geodesic':
+        value = chordal_to_geodesic(value.sqrt_()).square_()
+    edge_index, value = symmetrize(nbr, value)
+    del nbr
+    if kernel_width is None:
+        kernel_width = default_kernel_width(sampling, k, float(value.double().mean()))
+    edge_weight = gaussian_weight(value, kernel_width)
+    return edge_index, edge_weight, kernel_width

@@ -1,0 +1,74 @@
+"""Transform attaching the Gaussian-weighted kNN graph of a spherical sampling."""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch_geometric.data import Data
+from torch_geometric.data.datapipes import functional_transform
+from torch_geometric.transforms import BaseTransform
+
+from .._validation import check_choice, check_int, check_positive_float
+from ..graph import DISTANCES, sphere_knn_graph
+
+
+@functional_transform('sphere_knn_graph')
+class SphereKNNGraph(BaseTransform):
+    r"""Joins every pixel to its ``k`` nearest neighbours on the sphere, with
+    Gaussian weights of their distance (functional name:
+    :obj:`sphere_knn_graph`), as in `DeepSphere <https://arxiv.org/abs/2012.15000>`_.
+
+    .. math::
+        w_{ij} = \exp\left(-\frac{d_{ij}^2}{4t}\right)
+
+    The graph is symmetric: ``i`` and ``j`` are joined if either is among the
+    ``k`` nearest of the other. Sets ``edge_index`` [2, E] (sorted by source),
+    ``edge_weight`` [E] (dtype of ``pos``) and ``kernel_width`` (the ``t``
+    used, a float).
+
+    For HEALPix samplings (full or partial sky, NESTED or RING) the search
+    walks the 12 base-face grids instead of a k-d tree (exact, several times
+    faster; 12.6 M pixels at nside 1024 in seconds). Other samplings use a
+    k-d tree. Coincident points (pole rows of Driscoll-Healy / Clenshaw-Curtis
+    grids) are not joined to each other.
+
+    Args:
+        k (int, optional): number of neighbours. (default: :obj:`8`)
+        kernel_width (float, optional): the width ``t`` (unit sphere, in
+            squared radians). :obj:`None` uses the published optimum for HEALPix
+            and k in (8, 20, 40, 60) (:func:`pyg_sphere.graph.healpix_kernel_width`),
+            and the HEALPix-calibrated heuristic
+            :func:`pyg_sphere.graph.heuristic_kernel_width` otherwise.
+            (default: :obj:`None`)
+        distance (str, optional): ``'geodesic'`` (great-circle angle) or
+            ``'chordal'`` (straight line). The published widths use chordal
+            distances; for neighbours both differ by less than 0.1 %.
+            (default: :obj:`'geodesic'`)
+
+    Example:
+        >>> from pyg_sphere.samplings import healpix
+        >>> data = SphereKNNGraph(k=8)(healpix(4))
+        >>> data.edge_index.shape[0], bool(data.edge_weight.max() <= 1)
+        (2, True)
+    """
+    def __init__(self, k: int = 8, kernel_width: Optional[float] = None,
+                 distance: str = 'geodesic') -> None:
+        self.k = check_int('k', k, minimum=1)
+        self.kernel_width = (None if kernel_width is None else
+                             check_positive_float('kernel_width', kernel_width))
+        self.distance = check_choice('distance', distance, DISTANCES)
+
+    def forward(self, data: Data) -> Data:
+        if getattr(data, 'pos', None) is None:
+            raise ValueError("Expected 'data.pos' to hold the [n, 3] unit vectors of a "
+                             "sampling (got None)")
+        edge_index, edge_weight, t = sphere_knn_graph(
+            data.pos, self.k, kernel_width=self.kernel_width, distance=self.distance,
+            sampling=getattr(data, 'sampling', None), ipix=getattr(data, 'ipix', None))
+        data.edge_index = edge_index
+        data.edge_weight = edge_weight
+        data.kernel_width = t
+        return data
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(k={self.k}, kernel_width={self.kernel_width}, '
+                f'distance={self.distance!r})')
