@@ -76,7 +76,11 @@ def healpix_knn(pos: torch.Tensor, nside: int, nest: bool, k: int,
         torch.arange(n)
     inner_img = img[:, r:r + nside, r:r + nside]
     present = img >= 0
+    # renormalise: the dot-product form 2 - 2 p.q assumes exact unit vectors,
+    # and float32 positions are off by ~1e-7, which is 10 % of a squared
+    # neighbour distance at nside 1024
     pos64 = pos.detach().to(torch.float64)
+    pos64 = pos64 / pos64.norm(dim=1, keepdim=True)
     # planar layout [12, 3, side, side]; the zero vector where there is no
     # pixel: its dot product 0 never beats a neighbour's (close to 1).
     planes = torch.zeros((12, 3, side, side), dtype=torch.float64)

@@ -59,7 +59,7 @@ def sphere_knn_graph(pos: torch.Tensor, k: int = 8, kernel_width: Optional[float
     del chord2
     if distance == 'geodesic':
         value = chordal_to_geodesic(value.sqrt_()).square_()
-    edge_index, value = symmetrize(nbr, value)
+    edge_index, value = symmetrize(nbr, value, sorted_knn=True)
     del nbr
     if kernel_width is None:
         kernel_width = default_kernel_width(sampling, k, float(value.double().mean()))
