@@ -62,8 +62,8 @@ def healpix_knn(pos: torch.Tensor, nside: int, nest: bool, k: int,
             skips coincident points (the query itself).
 
     Returns:
-        ``(nbr, chord2)``: [n, k] int64 neighbour rows and float64 squared
-        chordal distances, nearest first.
+        ``(nbr, chord2)``: [n, k] int64 neighbour rows and squared chordal
+        distances (dtype of ``pos``), nearest first.
     """
     n = pos.size(0)
     r = window_radius(k)
@@ -98,9 +98,10 @@ def healpix_knn(pos: torch.Tensor, nside: int, nest: bool, k: int,
     centre = ((torch.arange(nside) + r)[:, None] * side +
               (torch.arange(nside) + r)[None, :]).reshape(-1, 1)
 
-    # results in image order [12, nside * nside, k], scattered to rows at the end
-    nbr_img = torch.empty(12, nside * nside, k, dtype=torch.int64)
-    chord2_img = torch.empty(12, nside * nside, k, dtype=torch.float64)
+    out_dtype = pos.dtype if pos.dtype in (torch.float32, torch.float64) else torch.float64
+    nbr = torch.empty(n, k, dtype=torch.int64)
+    chord2 = torch.empty(n, k, dtype=out_dtype)
+    fallback = torch.zeros(n, dtype=torch.bool)
     dist = torch.empty(m, nside, nside, dtype=torch.float64)
     dist_t = torch.empty(nside * nside, m, dtype=torch.float64)
     faces = torch.unique(torch.from_numpy(f)).tolist()
@@ -117,23 +118,17 @@ def healpix_knn(pos: torch.Tensor, nside: int, nest: bool, k: int,
             d.addcmul_(inner[2], shifted[2])
         dist_t.copy_(dist.view(m, -1).t())
         val, arg = dist_t.topk(k, dim=1, largest=True, sorted=True)
-        nbr_img[face] = img[face].view(-1)[centre + flat_off[arg]]
-        chord2_img[face] = val.mul_(-2.0).add_(2.0).clamp_(min=0.0)
-
-    here = inner_img >= 0
-    dest = inner_img[here]
-    nbr = torch.empty(n, k, dtype=torch.int64)
-    chord2 = torch.empty(n, k, dtype=torch.float64)
-    fallback = torch.zeros(n, dtype=torch.bool)
-    if ipix is None:
-        dest = dest.view(-1)
-        nbr[dest] = nbr_img.view(-1, k)
-        chord2[dest] = chord2_img.view(-1, k)
-    else:
-        nbr[dest] = nbr_img.view(12, nside, nside, k)[here]
-        chord2[dest] = chord2_img.view(12, nside, nside, k)[here]
-    del nbr_img, chord2_img
-    fallback[dest] = incomplete[here]
+        found = img[face].view(-1)[centre + flat_off[arg]]
+        val = val.mul_(-2.0).add_(2.0).clamp_(min=0.0).to(out_dtype)
+        dest = inner_img[face].reshape(-1)
+        near = incomplete[face].reshape(-1)
+        if ipix is not None:
+            here = dest >= 0
+            dest, found, val, near = dest[here], found[here], val[here], near[here]
+        nbr[dest] = found
+        chord2[dest] = val
+        fallback[dest] = near
+    del dist, dist_t, planes
 
     if bool(fallback.any()):
         queries = fallback.nonzero().view(-1)
@@ -145,5 +140,5 @@ def healpix_knn(pos: torch.Tensor, nside: int, nest: bool, k: int,
             cand = torch.arange(n)  # partial sky: holes may be wide; search all
         idx, d2 = tree_knn(pos64[cand].numpy(), pos64[queries].numpy(), k)
         nbr[queries] = cand[torch.from_numpy(idx)]
-        chord2[queries] = torch.from_numpy(d2)
+        chord2[queries] = torch.from_numpy(d2).to(out_dtype)
     return nbr, chord2

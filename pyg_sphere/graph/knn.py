@@ -60,8 +60,9 @@ def knn(pos: torch.Tensor, k: int, sampling: Any = None,
     Uses the HEALPix face-grid search when ``sampling`` is a HEALPix
     descriptor (full or partial sky), a k-d tree otherwise.
 
-    Returns ``(nbr [n, k] int64, chord2 [n, k] float64)``, nearest first,
-    where ``chord2`` is the squared chordal distance.
+    Returns ``(nbr [n, k] int64, chord2 [n, k])``, nearest first, where
+    ``chord2`` is the squared chordal distance (dtype of ``pos``; computed in
+    float64).
     """
     n = pos.size(0)
     if k >= n:
@@ -75,7 +76,7 @@ def knn(pos: torch.Tensor, k: int, sampling: Any = None,
     pts = pos.detach().cpu().to(torch.float64)
     pts = (pts / pts.norm(dim=1, keepdim=True)).numpy()
     idx, chord2 = tree_knn(pts, pts, k)
-    return torch.from_numpy(idx), torch.from_numpy(chord2)
+    return torch.from_numpy(idx), torch.from_numpy(chord2).to(pos.dtype)
 
 
 def _is_mutual(nbr: torch.Tensor, value: torch.Tensor, sorted_knn: bool) -> torch.Tensor:
@@ -160,10 +161,12 @@ def symmetrize(nbr: torch.Tensor, value: torch.Tensor,
     starts[ptr[1:-1]] = 1
     torch.cumsum(starts, 0, out=starts)
     # the k directed edges of row i go to ptr[i] .. ptr[i] + k - 1
-    slot = (ptr[:-1, None] + torch.arange(k)).view(-1)
-    edge_index[1, slot] = nbr.reshape(-1)
-    out_val[slot] = value.reshape(-1)
-    del slot
+    ar = torch.arange(k)
+    step = 1 << 20
+    for s in range(0, n, step):
+        slot = (ptr[s:min(s + step, n), None] + ar).view(-1)
+        edge_index[1, slot] = nbr[s:s + step].reshape(-1)
+        out_val[slot] = value[s:s + step].reshape(-1)
     # the added reverse edges follow them, in order within each row
     first = torch.searchsorted(extra_src, extra_src, right=False)
     rank = torch.arange(extra_src.numel()) - first

@@ -6,9 +6,8 @@ from typing import Any, Optional, Tuple
 import torch
 
 from .._validation import check_choice, check_int, check_pos, check_positive_float
-from .geometry import DISTANCES, chordal_to_geodesic
-from .kernel_width import (TABULATED_K, gaussian_weight, healpix_kernel_width,
-                           heuristic_kernel_width)
+from .geometry import DISTANCES
+from .kernel_width import TABULATED_K, healpix_kernel_width, heuristic_kernel_width
 from .knn import knn, symmetrize
 
 
@@ -55,13 +54,14 @@ def sphere_knn_graph(pos: torch.Tensor, k: int = 8, kernel_width: Optional[float
     if kernel_width is not None:
         kernel_width = check_positive_float('kernel_width', kernel_width)
     nbr, chord2 = knn(pos, k, sampling=sampling, ipix=ipix)
-    value = chord2.to(pos.dtype)
+    value = chord2
     del chord2
-    if distance == 'geodesic':
-        value = chordal_to_geodesic(value.sqrt_()).square_()
+    if distance == 'geodesic':  # d = 2 asin(c / 2), in place: large graphs
+        value.sqrt_().mul_(0.5).clamp_(max=1.0).asin_().mul_(2.0).square_()
     edge_index, value = symmetrize(nbr, value, sorted_knn=True)
     del nbr
     if kernel_width is None:
-        kernel_width = default_kernel_width(sampling, k, float(value.double().mean()))
-    edge_weight = gaussian_weight(value, kernel_width)
+        kernel_width = default_kernel_width(sampling, k,
+                                            float(value.mean(dtype=torch.float64)))
+    edge_weight = value.mul_(-1.0 / (4.0 * kernel_width)).exp_()  # gaussian_weight, in place
     return edge_index, edge_weight, kernel_width
