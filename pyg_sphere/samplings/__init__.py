@@ -1,5 +1,6 @@
 """Samplings of the sphere, each returned as a :class:`torch_geometric.data.Data`."""
 from ._base import SphereSampling, lonlat_to_xyz, pixel_area, xyz_to_lonlat
+from .coarsen import COARSEN_SAMPLINGS, coarsen
 from .cubed import CUBED_SPACINGS, cubed
 from .equiangular import EQUIANGULAR_POLES, equiangular
 from .gauss_legendre import gauss_legendre
@@ -16,6 +17,8 @@ __all__ = [
     'gauss_legendre',
     'points',
     'pixel_area',
+    'coarsen',
+    'COARSEN_SAMPLINGS',
     'lonlat_to_xyz',
     'xyz_to_lonlat',
     'EQUIANGULAR_POLES',

@@ -1,0 +1,257 @@
+"""Attach a multi-resolution pyramid of graphs and cluster maps to a sampling."""
+from __future__ import annotations
+
+import hashlib
+import numbers
+import re
+import threading
+from collections import OrderedDict
+from typing import Any, Dict, Hashable, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+from torch_geometric.data.datapipes import functional_transform
+from torch_geometric.transforms import BaseTransform
+
+from .._validation import check_choice, check_int, check_positive_float
+from ..data import DROPPED, SphereData
+from ..graph import DISTANCES, NORMALIZATIONS, lambda_max, sphere_knn_graph
+from ..samplings._base import SphereSampling
+from ..samplings.coarsen import coarsen
+
+#: Number of pyramids kept by the in-process LRU cache of :class:`SpherePyramid`.
+PYRAMID_CACHE_SIZE = 8
+
+#: Samplings whose descriptor alone determines ``pos`` (and the pyramid); the
+#: others ('points', unknown, partial sky) are keyed on a digest of the data.
+_IDENTIFYING = ('healpix', 'icosahedral', 'equiangular', 'gauss_legendre', 'cubed')
+
+_PYRAMID_KEY = re.compile(r'(edge_index|edge_weight|cluster|num_nodes|lambda_max|pos|sampling|'
+                          r'ipix|num_dropped)_[1-9][0-9]*')
+
+_CACHE: 'OrderedDict[Hashable, Tuple[Tensor, Dict[str, Any]]]' = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_MISMATCH = object()
+
+
+def _digest(tensor: Tensor) -> str:
+    raw = tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy()
+    return hashlib.blake2b(raw.tobytes(), digest_size=16).hexdigest()
+
+
+@functional_transform('sphere_pyramid')
+class SpherePyramid(BaseTransform):
+    r"""Attaches a multi-resolution pyramid to a sampling (functional name:
+    :obj:`sphere_pyramid`): the graph of every level and the cluster maps that
+    pool each level into the next, for the encoder / decoder of a
+    `DeepSphere <https://arxiv.org/abs/2012.15000>`_ network.
+
+    Level 0 is the input sampling; level :math:`l` is
+    :func:`~pyg_sphere.samplings.coarsen.coarsen` applied :math:`l` times
+    with ``factor``. Each level gets the kNN graph of
+    :func:`~pyg_sphere.graph.sphere_knn_graph` with
+    :math:`k_l = \min(k, n_l - 1)` and weights
+
+    .. math::
+        w_{ij} = \exp\left(-\frac{d_{ij}^2}{4 t_l}\right),
+
+    and the largest eigenvalue of its Laplacian
+    (:func:`~pyg_sphere.graph.lambda_max`, no safety margin). The output is a
+    :class:`~pyg_sphere.data.SphereData` (which batches every level
+    correctly) with
+
+    * ``edge_index``, ``edge_weight``, ``lambda_max``: level 0;
+    * for :math:`l = 1, \dots,` ``levels``: ``num_nodes_{l}``,
+      ``edge_index_{l}``, ``edge_weight_{l}``, ``lambda_max_{l}``,
+      ``cluster_{l}`` [num_nodes_{l-1}] (level :math:`l - 1` to level
+      :math:`l`; :obj:`pyg_sphere.data.DROPPED` for the dropped pixels of a
+      partial sky), ``sampling_{l}`` (the descriptor), ``pos_{l}`` (if
+      ``coarse_pos``) and, for a partial HEALPix sky, ``ipix_{l}`` and
+      ``num_dropped_{l}``.
+
+    A pyramid is built once per sampling and kept in an in-process LRU cache
+    of :obj:`PYRAMID_CACHE_SIZE` entries, keyed on the arguments, the
+    sampling descriptor and the dtype of ``pos`` for full-sky grids, and on a
+    digest of ``ipix`` / ``pos`` for partial skies and arbitrary points; a hit
+    is used only if its ``pos`` equals the input's. Every call returns fresh
+    copies of the cached tensors, so modifying them in place is safe.
+
+    Args:
+        levels (int): number of coarser levels, at least 0.
+        k (int, optional): number of neighbours of the kNN graphs.
+            (default: :obj:`8`)
+        factor (int, optional): linear coarsening factor between levels
+            (``2``: about 4 pixels pool into one). (default: :obj:`2`)
+        kernel_width (float or sequence of float, optional): :math:`t` of
+            level 0, scaled by :math:`f^{2l}` for level :math:`l` (the mean
+            squared distance between neighbours scales like the pixel area),
+            or one value per level (``levels + 1``); :obj:`None` uses
+            :func:`~pyg_sphere.graph.default_kernel_width` at every level.
+            (default: :obj:`None`)
+        normalization (str, optional): Laplacian normalization of the
+            ``lambda_max`` values, one of
+            :obj:`~pyg_sphere.graph.NORMALIZATIONS`. (default: ``'sym'``)
+        distance (str, optional): distance of the graph weights,
+            ``'geodesic'`` or ``'chordal'``. (default: ``'geodesic'``)
+        coarse_pos (bool, optional): attach ``pos_{l}`` for the coarse
+            levels. (default: :obj:`True`)
+
+    Example:
+        >>> from pyg_sphere.samplings import healpix
+        >>> data = SpherePyramid(levels=2)(healpix(4))
+        >>> data.num_nodes, data.num_nodes_1, data.num_nodes_2
+        (192, 48, 12)
+        >>> data.cluster_2.shape
+        torch.Size([48])
+    """
+    def __init__(self, levels: int, k: int = 8, factor: int = 2,
+                 kernel_width: Optional[Union[float, Sequence[float]]] = None,
+                 normalization: Optional[str] = 'sym', distance: str = 'geodesic',
+                 coarse_pos: bool = True):
+        self.levels = check_int('levels', levels, minimum=0)
+        self.k = check_int('k', k, minimum=1)
+        self.factor = check_int('factor', factor, minimum=2)
+        self.normalization = check_choice('normalization', normalization, NORMALIZATIONS)
+        self.distance = check_choice('distance', distance, DISTANCES)
+        if not isinstance(coarse_pos, bool):
+            raise ValueError(f"Expected 'coarse_pos' to be a bool (got {coarse_pos!r})")
+        self.coarse_pos = coarse_pos
+        if kernel_width is None or isinstance(kernel_width, numbers.Real):
+            if kernel_width is not None:
+                kernel_width = check_positive_float('kernel_width', kernel_width)
+        else:
+            widths = tuple(kernel_width)
+            if len(widths) != self.levels + 1:
+                raise ValueError(f"Expected 'kernel_width' to hold levels + 1 = "
+                                 f"{self.levels + 1} values, one per level (got {len(widths)})")
+            kernel_width = tuple(check_positive_float('kernel_width', w) for w in widths)
+        self.kernel_width = kernel_width
+
+    def _width(self, level: int) -> Optional[float]:
+        if self.kernel_width is None:
+            return None
+        if isinstance(self.kernel_width, tuple):
+            return self.kernel_width[level]
+        return self.kernel_width * self.factor ** (2 * level)
+
+    def _args(self) -> tuple:
+        return (self.levels, self.k, self.factor, self.kernel_width, self.normalization,
+                self.distance, self.coarse_pos)
+
+    def _key(self, data: Data, pos: Tensor, by_pos: bool) -> tuple:
+        sampling = getattr(data, 'sampling', None)
+        if not isinstance(sampling, SphereSampling):
+            sampling = None
+        ipix = getattr(data, 'ipix', None)
+        ipix_key = _digest(ipix) if isinstance(ipix, Tensor) else None
+        identifying = sampling is not None and sampling.name in _IDENTIFYING
+        pos_key = _digest(pos) if by_pos or not identifying else None
+        return (self._args(), sampling, str(pos.dtype), tuple(pos.shape), ipix_key, pos_key)
+
+    def forward(self, data: Data) -> SphereData:
+        pos = getattr(data, 'pos', None)
+        if not isinstance(pos, Tensor) or pos.dim() != 2 or pos.size(1) != 3:
+            got = tuple(pos.shape) if isinstance(pos, Tensor) else type(pos).__name__
+            raise ValueError(f"Expected 'data.pos' to be a tensor of shape [n, 3] (got {got})")
+        pos_cpu = pos.detach().cpu()
+        key = self._key(data, pos_cpu, by_pos=False)
+        attrs = _cache_get(key, pos_cpu)
+        if attrs is _MISMATCH:
+            # same descriptor, other points (e.g. rotated): key on the points
+            key = self._key(data, pos_cpu, by_pos=True)
+            attrs = _cache_get(key, pos_cpu)
+        if attrs is None or attrs is _MISMATCH:
+            attrs = self._build(data, pos_cpu)
+            _cache_put(key, pos_cpu.clone(), attrs)
+
+        out = SphereData()
+        for name, value in data:
+            if _PYRAMID_KEY.fullmatch(name) is None:
+                out[name] = value
+        for name, value in attrs.items():
+            if isinstance(value, Tensor):
+                value = value.to(pos.device, copy=True)
+            out[name] = value
+        return out
+
+    @torch.no_grad()
+    def _build(self, data: Data, pos: Tensor) -> Dict[str, Any]:
+        attrs: Dict[str, Any] = {}
+        level = Data(pos=pos, sampling=getattr(data, 'sampling', None))
+        level.num_nodes = pos.size(0)
+        ipix = getattr(data, 'ipix', None)
+        if ipix is not None:
+            level.ipix = ipix.detach().cpu()
+        for lvl in range(self.levels + 1):
+            suffix = '' if lvl == 0 else f'_{lvl}'
+            n = level.num_nodes
+            k = min(self.k, n - 1)
+            sampling = getattr(level, 'sampling', None)
+            sampling = sampling if isinstance(sampling, SphereSampling) else None
+            if k >= 1:
+                edge_index, edge_weight, _ = sphere_knn_graph(
+                    level.pos, k, kernel_width=self._width(lvl), distance=self.distance,
+                    sampling=sampling, ipix=getattr(level, 'ipix', None))
+                lam = lambda_max(edge_index, edge_weight, n, self.normalization)
+            else:
+                edge_index = torch.empty(2, 0, dtype=torch.long)
+                edge_weight = torch.empty(0, dtype=pos.dtype)
+                lam = 0.0
+            attrs['edge_index' + suffix] = edge_index
+            attrs['edge_weight' + suffix] = edge_weight
+            attrs['lambda_max' + suffix] = float(lam)
+            if lvl == self.levels:
+                break
+            coarse, cluster = coarsen(level, self.factor)
+            nxt = f'_{lvl + 1}'
+            attrs['num_nodes' + nxt] = coarse.num_nodes
+            attrs['cluster' + nxt] = torch.where(cluster < 0, DROPPED, cluster)
+            attrs['sampling' + nxt] = coarse.sampling
+            if self.coarse_pos:
+                attrs['pos' + nxt] = coarse.pos
+            if getattr(coarse, 'ipix', None) is not None:
+                attrs['ipix' + nxt] = coarse.ipix
+            if getattr(coarse, 'num_dropped', None) is not None:
+                attrs['num_dropped' + nxt] = coarse.num_dropped
+            level = coarse
+        return attrs
+
+    @staticmethod
+    def clear_cache() -> None:
+        """Empty the in-process cache of pyramids."""
+        with _CACHE_LOCK:
+            _CACHE.clear()
+
+    @staticmethod
+    def cache_size() -> int:
+        """Number of pyramids in the in-process cache."""
+        with _CACHE_LOCK:
+            return len(_CACHE)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(levels={self.levels}, k={self.k}, '
+                f'factor={self.factor}, kernel_width={self.kernel_width}, '
+                f'normalization={self.normalization}, distance={self.distance}, '
+                f'coarse_pos={self.coarse_pos})')
+
+
+def _cache_get(key: Hashable, pos: Tensor) -> Any:
+    """The cached attributes, None if absent, _MISMATCH if cached for other points."""
+    with _CACHE_LOCK:
+        entry = _CACHE.get(key)
+        if entry is None:
+            return None
+        cached_pos, attrs = entry
+        if cached_pos.shape != pos.shape or not torch.equal(cached_pos, pos):
+            return _MISMATCH
+        _CACHE.move_to_end(key)
+        return attrs
+
+
+def _cache_put(key: Hashable, pos: Tensor, attrs: Dict[str, Any]) -> None:
+    with _CACHE_LOCK:
+        _CACHE[key] = (pos, attrs)
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > PYRAMID_CACHE_SIZE:
+            _CACHE.popitem(last=False)
