@@ -1,0 +1,430 @@
+r"""Private kernel of :class:`~pyg_sphere.nn.SphericalChebConv`.
+
+Two parts:
+
+* :func:`build_scaled_laplacian` turns a graph into the operator that
+  :class:`torch_geometric.nn.ChebConv` applies, the rescaled Laplacian
+  :math:`\tilde{L} = 2 L / \lambda_{\max} - I`, stored as a CSR matrix
+  (int32 indices when they fit, so that MKL / cuSPARSE use it without
+  converting the indices on every call). Building it syncs with the host
+  (coalescing, range checks); it runs once when the layer is ``cached``.
+* :class:`ChebFilter`, a :class:`torch.autograd.Function` that evaluates the
+  whole Chebyshev filter :math:`Y = \sum_k T_k(\tilde{L}) X \Theta_k + b` on a
+  batch of maps that share one graph. Its sparse and dense work happens in two
+  opaque :mod:`torch.library` custom ops, so that ``torch.compile`` can trace
+  the layer without a graph break.
+
+Layout. The maps are folded node-major, ``x[n, B, F]``: column ``b * F + f`` of
+the ``[n, B * F]`` matrix is channel ``f`` of map ``b``, so one CSR
+sparse-dense product serves the whole batch.
+
+Order of operations. The filter is evaluated "weights first" with Clenshaw's
+recurrence: :math:`\tilde{L}` acts on nodes and :math:`\Theta_k` on channels,
+so they commute and
+
+.. math::
+    b_K = b_{K+1} = 0, \quad
+    b_k = X \Theta_k + 2 \tilde{L} b_{k+1} - b_{k+2}, \quad
+    Y = X \Theta_0 + \tilde{L} b_1 - b_2.
+
+That is ``K - 1`` sparse products and ``K`` small GEMMs accumulated in place
+(``addmm_`` with ``alpha`` / ``beta``) into two ``[n, B * F_out]`` buffers;
+nothing of size ``K * n * B * F`` is ever allocated or saved, so the layer saves
+only its input for the backward pass. The backward pass runs the forward
+Chebyshev recurrence on the output gradient with :math:`\tilde{L}^\top`,
+
+.. math::
+    Z_0 = G, \quad Z_1 = \tilde{L}^\top G, \quad
+    Z_k = 2 \tilde{L}^\top Z_{k-1} - Z_{k-2}, \qquad
+    \frac{\partial \ell}{\partial \Theta_k} = X^\top Z_k, \quad
+    \frac{\partial \ell}{\partial X} = \sum_k Z_k \Theta_k^\top,
+
+where :math:`\tilde{L}^\top` is :math:`\tilde{L}` itself when the operator is
+exactly symmetric (``'sym'`` or ``None`` normalization of a symmetric graph),
+and an explicitly transposed CSR matrix otherwise (``'rw'``, directed graphs).
+
+Edge weights are treated as constants: no gradient flows to ``edge_weight``.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+#: Allowed values of ``normalization`` (same as :class:`torch_geometric.nn.ChebConv`).
+NORMALIZATIONS = (None, 'sym', 'rw')
+
+_INT32_MAX = 2**31 - 1
+
+
+class ScaledLaplacian(NamedTuple):
+    r"""The rescaled Laplacian :math:`\tilde{L}` in CSR form, as plain tensors.
+
+    Row ``i`` holds the coefficients that ``ChebConv`` uses to aggregate the
+    messages received by node ``i`` (rows are targets, columns sources).
+    ``crow_t, col_t, value_t`` hold :math:`\tilde{L}^\top`; they are the very
+    same tensors as ``crow, col, value`` when ``symmetric`` is :obj:`True`.
+    """
+    crow: Tensor
+    col: Tensor
+    value: Tensor
+    crow_t: Tensor
+    col_t: Tensor
+    value_t: Tensor
+    symmetric: bool
+    num_nodes: int
+
+    def to(self, dtype: torch.dtype, device: torch.device) -> 'ScaledLaplacian':
+        """Cast the values (and move everything); a no-op when nothing changes."""
+        value = self.value.to(device=device, dtype=dtype)
+        if value is self.value and self.crow.device == device:
+            return self
+        crow, col = self.crow.to(device), self.col.to(device)
+        if self.symmetric:
+            crow_t, col_t, value_t = crow, col, value
+        else:
+            crow_t, col_t = self.crow_t.to(device), self.col_t.to(device)
+            value_t = self.value_t.to(device=device, dtype=dtype)
+        return ScaledLaplacian(crow, col, value, crow_t, col_t, value_t, self.symmetric,
+                               self.num_nodes)
+
+    def to_sparse_csr(self, transpose: bool = False) -> Tensor:
+        """:math:`\\tilde{L}` (or its transpose) as a ``torch.sparse_csr`` tensor."""
+        if transpose:
+            return _csr(self.crow_t, self.col_t, self.value_t, self.num_nodes)
+        return _csr(self.crow, self.col, self.value, self.num_nodes)
+
+
+_csr_warning_silenced = False
+
+
+def _csr(crow: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
+    # Wrapping three existing tensors copies nothing. PyTorch warns once per
+    # process that sparse CSR support is in beta: let that one warning happen
+    # under a filter (a catch_warnings block on every call costs more than the
+    # small products it would wrap).
+    global _csr_warning_silenced
+    if not _csr_warning_silenced:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
+            out = torch.sparse_csr_tensor(crow, col, value, (n, n), check_invariants=False)
+        _csr_warning_silenced = True
+        return out
+    return torch.sparse_csr_tensor(crow, col, value, (n, n), check_invariants=False)
+
+
+def _coo_to_csr(row: Tensor, col: Tensor, value: Tensor,
+                n: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Coalesce (summing duplicates) and compress; int32 indices when they fit."""
+    coo = torch.sparse_coo_tensor(torch.stack([row, col]), value, (n, n),
+                                  check_invariants=False).coalesce()
+    index, value = coo.indices(), coo.values()
+    crow = torch._convert_indices_from_coo_to_csr(index[0], n)
+    col = index[1]
+    dtype = torch.int32 if max(n, value.numel()) < _INT32_MAX else torch.int64
+    # Fresh tensors, not views into the sparse tensor (torch.compile cannot
+    # wrap a dense view whose base is sparse).
+    return (crow.to(dtype), col.to(dtype, copy=True).contiguous(),
+            value.clone(memory_format=torch.contiguous_format))
+
+
+@torch.no_grad()
+def build_scaled_laplacian(
+    edge_index: Tensor,
+    num_nodes: int,
+    edge_weight: Optional[Tensor] = None,
+    normalization: Optional[str] = 'sym',
+    lambda_max: Optional[object] = None,
+    batch: Optional[Tensor] = None,
+    dtype: torch.dtype = torch.float64,
+) -> ScaledLaplacian:
+    r"""The operator applied by :class:`torch_geometric.nn.ChebConv`, in CSR form.
+
+    Mirrors ``ChebConv.__norm__``: self loops of the input are dropped, the
+    Laplacian of :func:`torch_geometric.utils.get_laplacian` is built
+    (:math:`D - A`, :math:`I - D^{-1/2} A D^{-1/2}` or :math:`I - D^{-1} A`, with
+    degrees summed over ``edge_index[0]``), and rescaled as
+
+    .. math::
+        \tilde{L} = \frac{2 L}{\lambda_{\max}} - I,
+
+    with :math:`\lambda_{\max} = 2 \max_{ij} L_{ij}` when ``lambda_max`` is
+    :obj:`None` (that is :math:`2` for ``'sym'`` and ``'rw'``, and twice the
+    largest degree, a Gershgorin bound, for ``None``), and one value per graph
+    (indexed by ``batch``) when ``lambda_max`` has more than one entry.
+    Entry :math:`(i, j)` of the result is the coefficient of the message sent
+    along the edge :math:`j \to i`, as in ``ChebConv``'s aggregation.
+
+    Unlike ``ChebConv``, the normalized weights are computed as
+    :math:`(d_i^{-1/2} d_j^{-1/2}) w_{ij}`, a product that is exactly symmetric,
+    so that the symmetry of the operator (checked exactly, entry by entry) can
+    be used in the backward pass. The results differ by rounding only.
+
+    Syncs with the host (validation, coalescing): call it once and cache it.
+
+    Args:
+        edge_index (torch.Tensor): Edges ``[2, E]`` (source, target).
+        num_nodes (int): Number of nodes :math:`n`.
+        edge_weight (torch.Tensor, optional): Weights ``[E]``; treated as
+            constants. (default: :obj:`None`, all ones)
+        normalization (str, optional): :obj:`None`, ``'sym'`` or ``'rw'``.
+            (default: ``'sym'``)
+        lambda_max (float or torch.Tensor, optional): Largest eigenvalue, a
+            scalar or one value per graph. (default: :obj:`None`)
+        batch (torch.Tensor, optional): Graph index of each node ``[n]``.
+            (default: :obj:`None`)
+        dtype (torch.dtype, optional): Precision of the values.
+            (default: :obj:`torch.float64`)
+
+    Returns:
+        ScaledLaplacian: CSR parts of :math:`\tilde{L}` and :math:`\tilde{L}^\top`.
+    """
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"Expected 'normalization' to be one of {NORMALIZATIONS} "
+                         f"(got {normalization!r})")
+    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+        got = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index)
+        raise ValueError(f"Expected 'edge_index' to be a tensor of shape [2, E] (got {got})")
+    if edge_index.dtype.is_floating_point or edge_index.dtype == torch.bool:
+        raise ValueError(f"Expected 'edge_index' to hold integers (got {edge_index.dtype})")
+    device = edge_index.device
+    n = int(num_nodes)
+    edge_index = edge_index.long()
+    num_edges = edge_index.size(1)
+    if num_edges > 0:
+        lo, hi = int(edge_index.min()), int(edge_index.max())
+        if lo < 0 or hi >= n:
+            raise ValueError(f"Expected 'edge_index' to index the {n} nodes of x, i.e. to lie in "
+                             f"[0, {n - 1}] (got {lo if lo < 0 else hi})")
+    if edge_weight is None:
+        weight = torch.ones(num_edges, dtype=dtype, device=device)
+    else:
+        if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
+            raise ValueError(f"Expected 'edge_weight' to have shape [E] = [{num_edges}] "
+                             f"(got {tuple(edge_weight.shape)})")
+        weight = edge_weight.detach().to(device=device, dtype=dtype)
+    if batch is not None and (batch.dim() != 1 or batch.numel() != n):
+        raise ValueError(f"Expected 'batch' to have shape [n] = [{n}] (got {tuple(batch.shape)})")
+
+    # get_laplacian: drop self loops, degrees over edge_index[0].
+    keep = edge_index[0] != edge_index[1]
+    src, dst, weight = edge_index[0, keep], edge_index[1, keep], weight[keep]
+    deg = torch.zeros(n, dtype=dtype, device=device).index_add_(0, src, weight)
+    if normalization is None:
+        off, diag = -weight, deg
+    elif normalization == 'sym':
+        dis = deg.pow(-0.5)
+        dis.masked_fill_(dis == float('inf'), 0)
+        off, diag = -((dis[src] * dis[dst]) * weight), torch.ones_like(deg)
+    else:
+        dinv = 1.0 / deg
+        dinv.masked_fill_(dinv == float('inf'), 0)
+        off, diag = -(dinv[src] * weight), torch.ones_like(deg)
+
+    # ChebConv.__norm__: lambda_max, rescaling, -1 on the diagonal.
+    if lambda_max is None:
+        lam = 2.0 * torch.cat([off, diag]).max()
+    elif isinstance(lambda_max, Tensor):
+        lam = lambda_max.detach().to(device=device, dtype=dtype)
+    else:
+        lam = torch.tensor(lambda_max, dtype=dtype, device=device)
+    if lam.numel() > 1:
+        if batch is None:
+            raise ValueError(f"Expected 'lambda_max' to be a scalar when 'batch' is None "
+                             f"(got {lam.numel()} values)")
+        batch = batch.to(device).long()
+        if n > 0 and int(batch.max()) >= lam.numel():
+            raise ValueError(f"Expected 'lambda_max' to hold one value per graph, i.e. "
+                             f"{int(batch.max()) + 1} values (got {lam.numel()})")
+        lam = lam.reshape(-1)
+        lam_off, lam_diag = lam[batch[src]], lam[batch]
+    else:
+        lam_off = lam_diag = lam.reshape(())
+    off = (2.0 * off) / lam_off
+    diag = (2.0 * diag) / lam_diag
+    off.masked_fill_(off == float('inf'), 0)
+    diag.masked_fill_(diag == float('inf'), 0)
+    diag = diag - 1
+
+    # Row = target, column = source: out[i] = sum_j L~[i, j] x[j].
+    nodes = torch.arange(n, device=device)
+    row, col = torch.cat([dst, nodes]), torch.cat([src, nodes])
+    value = torch.cat([off, diag])
+    crow, col_, value_ = _coo_to_csr(row, col, value, n)
+    crow_t, col_t, value_t = _coo_to_csr(col, row, value, n)
+    symmetric = (torch.equal(crow, crow_t) and torch.equal(col_, col_t)
+                 and torch.equal(value_, value_t))
+    if symmetric:
+        crow_t, col_t, value_t = crow, col_, value_
+    return ScaledLaplacian(crow, col_, value_, crow_t, col_t, value_t, symmetric, n)
+
+
+# --------------------------------------------------------------------------- #
+# Dense-sparse kernels. Shapes: x [n, B, F], weight [K, F_out, F] (the stacked
+# Linear weights), grad [n, B, F_out]; the Laplacian as CSR parts.
+# --------------------------------------------------------------------------- #
+
+def _forward_impl(x: Tensor, crow: Tensor, col: Tensor, value: Tensor, weight: Tensor,
+                  bias: Optional[Tensor]) -> Tensor:
+    n, B, F = x.shape
+    K, O = weight.shape[0], weight.shape[1]
+    X = x.reshape(n * B, F)
+    if K == 1:
+        out = X @ weight[0].t() if bias is None else torch.addmm(bias, X, weight[0].t())
+        return out.view(n, B, O)
+    L = _csr(crow, col, value, n)
+    # Clenshaw from the highest order down, in two [n * B, O] buffers.
+    b1 = X @ weight[K - 1].t()
+    b2: Optional[Tensor] = None
+    for k in range(K - 2, -1, -1):
+        alpha = 2.0 if k > 0 else 1.0
+        if b2 is None:  # b_{k+2} = 0
+            new = X @ weight[k].t()
+            new.view(n, B * O).addmm_(L, b1.view(n, B * O), alpha=alpha)
+        else:  # b_k = X W_k + alpha L b_{k+1} - b_{k+2}, in the buffer of b_{k+2}
+            new = b2
+            new.view(n, B * O).addmm_(L, b1.view(n, B * O), beta=-1.0, alpha=alpha)
+            new.addmm_(X, weight[k].t())
+        b1, b2 = new, b1
+    if bias is not None:
+        b1.add_(bias)
+    return b1.view(n, B, O)
+
+
+def _tall_t_matmul(a: Tensor, b: Tensor, out: Tensor) -> None:
+    """``out = a^T @ b`` for tall ``a [N, p]``, ``b [N, q]`` and a small ``[p, q]`` result.
+
+    The long reduction is split into chunks run as one batched GEMM and summed:
+    a single ``[p, N] @ [N, q]`` GEMM gives a GPU one or two thread blocks for the
+    whole reduction (measured 1.2 ms at N = 6.3M on an H100), and is also a bit
+    slower with MKL on CPUs.
+    """
+    N = a.shape[0]
+    max_chunks, min_rows = (256, 1024) if a.is_cuda else (16, 4096)
+    chunks = min(max_chunks, N // min_rows)
+    if chunks < 2:
+        torch.mm(a.t(), b, out=out)
+        return
+    rows = N // chunks
+    m = rows * chunks
+    part = torch.bmm(a[:m].view(chunks, rows, a.shape[1]).transpose(1, 2),
+                     b[:m].view(chunks, rows, b.shape[1]))
+    torch.sum(part, 0, out=out)
+    if m < N:
+        out.addmm_(a[m:].t(), b[m:])
+
+
+def _backward_impl(grad: Tensor, x: Tensor, crow_t: Tensor, col_t: Tensor, value_t: Tensor,
+                   weight: Tensor, need_x: bool, need_weight: bool,
+                   need_bias: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    n, B, F = x.shape
+    K, O = weight.shape[0], weight.shape[1]
+    X = x.reshape(n * B, F)
+    # When the incoming gradient is not node-major (the usual case: the layer
+    # returns a transposed view), this copy is ours and becomes a Z buffer.
+    owned = not grad.is_contiguous()
+    G = grad.contiguous().view(n * B, O)
+    grad_x = X.new_empty(0)
+    grad_w = weight.new_empty(weight.shape) if need_weight else weight.new_empty(0)
+    grad_b = G.sum(0) if need_bias else G.new_empty(0)
+    if not (need_x or need_weight):
+        return grad_x, grad_w, grad_b
+    Lt = _csr(crow_t, col_t, value_t, n) if K > 1 else None
+    # Z_k = T_k(L~^T) G in two buffers, Z_0 = G; G is overwritten by Z_2 only
+    # when it is our own copy.
+    z_prev: Optional[Tensor] = None
+    z = G
+    for k in range(K):
+        if k == 1:
+            z1 = torch.empty_like(G)  # beta=0: the buffer is written, never read
+            z1.view(n, B * O).addmm_(Lt, G.view(n, B * O), beta=0.0)
+            z_prev, z = z, z1
+        elif k >= 2:
+            assert z_prev is not None
+            if z_prev is G and not owned:  # Z_2 = 2 L~^T Z_1 - G in a new buffer
+                new = torch.addmm(G.view(n, B * O), Lt, z.view(n, B * O), beta=-1.0, alpha=2.0)
+            else:  # Z_k = 2 L~^T Z_{k-1} - Z_{k-2}, in the buffer of Z_{k-2}
+                new = z_prev.view(n, B * O).addmm_(Lt, z.view(n, B * O), beta=-1.0, alpha=2.0)
+            z_prev, z = z, new.view(n * B, O)
+        if need_weight:
+            _tall_t_matmul(z, X, grad_w[k])
+        if need_x:
+            if k == 0:
+                grad_x = z @ weight[0]
+            else:
+                grad_x.addmm_(z, weight[k])
+    if need_x:
+        grad_x = grad_x.view(n, B, F)
+    return grad_x, grad_w, grad_b
+
+
+@torch.library.custom_op('pyg_sphere::cheb_filter_forward', mutates_args=())
+def _cheb_filter_forward(x: Tensor, crow: Tensor, col: Tensor, value: Tensor, weight: Tensor,
+                         bias: Optional[Tensor]) -> Tensor:
+    return _forward_impl(x, crow, col, value, weight, bias)
+
+
+@_cheb_filter_forward.register_fake
+def _(x, crow, col, value, weight, bias):
+    return x.new_empty((x.shape[0], x.shape[1], weight.shape[1]))
+
+
+@torch.library.custom_op('pyg_sphere::cheb_filter_backward', mutates_args=())
+def _cheb_filter_backward(grad: Tensor, x: Tensor, crow_t: Tensor, col_t: Tensor,
+                          value_t: Tensor, weight: Tensor, need_x: bool, need_weight: bool,
+                          need_bias: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    return _backward_impl(grad, x, crow_t, col_t, value_t, weight, need_x, need_weight,
+                          need_bias)
+
+
+@_cheb_filter_backward.register_fake
+def _(grad, x, crow_t, col_t, value_t, weight, need_x, need_weight, need_bias):
+    return (x.new_empty(x.shape if need_x else (0,)),
+            weight.new_empty(weight.shape if need_weight else (0,)),
+            grad.new_empty((grad.shape[-1],) if need_bias else (0,)))
+
+
+class ChebFilter(torch.autograd.Function):
+    r"""Chebyshev filter :math:`Y = \sum_{k<K} T_k(\tilde{L}) X \Theta_k^\top + b`.
+
+    Inputs: ``x [n, B, F]`` (contiguous), ``weight [K, F_out, F]``, ``bias
+    [F_out]`` or :obj:`None`, the CSR parts of :math:`\tilde{L}`, and those of
+    :math:`\tilde{L}^\top` or three :obj:`None` when :math:`\tilde{L}` is
+    symmetric (the backward pass then multiplies by :math:`\tilde{L}` itself).
+    The Laplacian is a constant. Returns ``[n, B, F_out]``.
+    The backward pass is not itself differentiable (no double backward).
+    """
+
+    @staticmethod
+    def forward(x, weight, bias, crow, col, value, crow_t, col_t, value_t):
+        return _cheb_filter_forward(x, crow, col, value, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, weight, bias, crow, col, value, crow_t, col_t, value_t = inputs
+        if crow_t is None:  # symmetric: L~^T = L~
+            crow_t, col_t, value_t = crow, col, value
+        ctx.save_for_backward(x, weight, crow_t, col_t, value_t)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, weight, crow_t, col_t, value_t = ctx.saved_tensors
+        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
+        grad_x, grad_w, grad_b = _cheb_filter_backward(
+            grad, x, crow_t, col_t, value_t, weight, need_x, need_weight,
+            need_bias)
+        return (grad_x if need_x else None, grad_w if need_weight else None,
+                grad_b if need_bias else None, None, None, None, None, None, None)
+
+
+def cheb_filter(x: Tensor, weight: Tensor, bias: Optional[Tensor],
+                laplacian: ScaledLaplacian) -> Tensor:
+    """Apply :class:`ChebFilter` with the parts of ``laplacian`` (already cast)."""
+    lap = laplacian
+    if lap.symmetric:
+        return ChebFilter.apply(x, weight, bias, lap.crow, lap.col, lap.value, None, None, None)
+    return ChebFilter.apply(x, weight, bias, lap.crow, lap.col, lap.value, lap.crow_t,
+                            lap.col_t, lap.value_t)
