@@ -1,0 +1,198 @@
+r"""Classical baselines for the cosmology task: summary statistics of each
+sample fed to a linear classifier (multinomial logistic regression).
+
+* Power spectrum: :math:`\hat C_\ell` binned in ``n_bins`` equal-width bins
+  of :math:`\ell \in [2, \ell_{max}]`, log10. Full-sky maps use the plain
+  estimate :math:`\hat C_\ell = \sum_m |a_{\ell m}|^2 / (2\ell + 1)`; a
+  patch uses the pseudo-:math:`C_\ell` of the zero-filled sky divided by the
+  sky fraction :math:`f_{sky}` (no mode-coupling deconvolution: the coupling
+  is the same for every sample of a patch, so a linear classifier absorbs it).
+  The :math:`a_{\ell m}` come from ``healpy.map2alm`` with ``iter=0`` and no
+  weight files.
+* Pixel histogram: fraction of the pixels in each of ``n_bins`` fixed bins,
+  equal-width between the 0.1 % and 99.9 % quantiles of the training pixels;
+  values outside fall in the outer bins.
+
+A power-spectrum classifier sees only two-point statistics, which the two
+models share almost exactly; its accuracy is the bar a spherical CNN must
+clear (Perraudin et al. 2019).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+
+from .._validation import check_int
+
+_MAX_BATCH = 64
+
+
+def _as_numpy_2d(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 2:
+        raise ValueError(f"Expected 'x' of shape [N, n] or [N, n, 1] (got {x.shape})")
+    return x
+
+
+def power_spectrum_features(x: Any, nside: int, patches: Optional[Any] = None,
+                            n_bins: int = 16, lmax: Optional[int] = None) -> torch.Tensor:
+    r"""Binned log10 power spectra of NESTED samples, float32 [N, n_bins].
+
+    Args:
+        x (Tensor): samples [N, n] or [N, n, 1], NESTED; full maps
+            (:math:`n = 12 N_{side}^2`) or patches.
+        nside (int): HEALPix resolution.
+        patches (Tensor, optional): for patches, the patch index of each
+            sample; patch ``p`` covers the NESTED pixels ``[p n, (p + 1) n)``.
+        n_bins (int, optional): number of :math:`\ell` bins. (default: 16)
+        lmax (int, optional): largest multipole. (default: :obj:`3 nside - 1`)
+    """
+    import healpy as hp
+
+    x = _as_numpy_2d(x)
+    n_bins = check_int('n_bins', n_bins, minimum=1)
+    npix = 12 * nside * nside
+    lmax = 3 * nside - 1 if lmax is None else check_int('lmax', lmax, minimum=n_bins + 1)
+    n_samples, n = x.shape
+    if npix % n:
+        raise ValueError(f"Expected samples of a divisor of 12 * nside**2 = {npix} pixels "
+                         f"(got {n})")
+    if n != npix:
+        if patches is None:
+            raise ValueError("Expected 'patches' (the patch index of each sample) for "
+                             "partial-sky samples")
+        patches = np.asarray(patches.cpu() if isinstance(patches, torch.Tensor) else patches)
+        if patches.shape != (n_samples,):
+            raise ValueError(f"Expected 'patches' of shape [{n_samples}] (got "
+                             f"{patches.shape})")
+    ell, m = hp.Alm.getlm(lmax)
+    mult = np.where(m == 0, 1.0, 2.0)
+    edges = np.linspace(2, lmax + 1, n_bins + 1).round().astype(np.int64)
+    which = np.digitize(np.arange(lmax + 1), edges) - 1  # bin of each l, -1: l < 2
+    counts = np.bincount(which[which >= 0], minlength=n_bins)[:n_bins]
+    nest_to_ring = hp.nest2ring(nside, np.arange(npix))
+    fsky = n / npix
+    out = np.empty((n_samples, n_bins))
+    for start in range(0, n_samples, _MAX_BATCH):
+        chunk = x[start:start + _MAX_BATCH]
+        sky = np.zeros((len(chunk), npix))
+        if n == npix:
+            sky[:, nest_to_ring] = chunk
+        else:
+            p = patches[start:start + _MAX_BATCH]
+            cols = p[:, None] * n + np.arange(n)
+            sky[np.arange(len(chunk))[:, None], nest_to_ring[cols]] = chunk
+        alm = np.atleast_2d(hp.map2alm(sky, lmax=lmax, iter=0, pol=False))
+        power = np.abs(alm) ** 2 * mult
+        cl = np.stack([np.bincount(ell, weights=row, minlength=lmax + 1) for row in power])
+        cl /= (2 * np.arange(lmax + 1) + 1) * fsky
+        binned = np.stack([np.bincount(which[which >= 0], weights=row[which >= 0],
+                                       minlength=n_bins)[:n_bins] for row in cl]) / counts
+        out[start:start + len(chunk)] = np.log10(np.maximum(binned, 1e-300))
+    return torch.from_numpy(out).float()
+
+
+def histogram_edges(x_train: Any, n_bins: int = 32, tail: float = 1e-3) -> torch.Tensor:
+    """Fixed histogram bin edges [n_bins + 1] from the training pixels:
+    equal width between the ``tail`` and ``1 - tail`` quantiles."""
+    n_bins = check_int('n_bins', n_bins, minimum=1)
+    values = _as_numpy_2d(x_train).ravel()
+    lo, hi = np.quantile(values, [tail, 1.0 - tail])
+    return torch.linspace(float(lo), float(hi), n_bins + 1, dtype=torch.float64)
+
+
+def histogram_features(x: Any, edges: torch.Tensor) -> torch.Tensor:
+    """Fraction of each sample's pixels in each bin, float32 [N, len(edges) - 1];
+    values beyond the edges count in the outer bins."""
+    x = torch.as_tensor(_as_numpy_2d(x))
+    n_bins = edges.numel() - 1
+    # bins [e_k, e_k+1), as numpy.histogram; 0 .. n_bins - 1
+    index = torch.bucketize(x, edges[1:-1].to(x.dtype), right=True)
+    counts = torch.zeros(x.size(0), n_bins, dtype=torch.float64)
+    counts.scatter_add_(1, index, torch.ones_like(x))
+    return (counts / x.size(1)).float()
+
+
+class LinearClassifier:
+    r"""Multinomial logistic regression with L2 penalty, fitted full-batch by
+    L-BFGS on standardized features (deterministic: zero initialization).
+
+    .. math::
+        \min_{W, b}\; \frac{1}{N}\sum_i -\log \operatorname{softmax}(W f_i + b)_{y_i}
+        + \lambda \lVert W \rVert^2
+
+    Args:
+        weight_decay (float, optional): :math:`\lambda`. (default: 1e-3)
+        max_iter (int, optional): L-BFGS iterations. (default: 500)
+    """
+    def __init__(self, weight_decay: float = 1e-3, max_iter: int = 500) -> None:
+        self.weight_decay = float(weight_decay)
+        self.max_iter = int(max_iter)
+
+    def fit(self, features: torch.Tensor, y: torch.Tensor) -> 'LinearClassifier':
+        f = features.double()
+        self.mean = f.mean(0)
+        self.std = f.std(0).clamp_min(1e-12) if f.size(0) > 1 else torch.ones_like(self.mean)
+        f = (f - self.mean) / self.std
+        num_classes = int(y.max()) + 1
+        self.weight = torch.zeros(num_classes, f.size(1), dtype=torch.float64,
+                                  requires_grad=True)
+        self.bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([self.weight, self.bias], max_iter=self.max_iter,
+                                tolerance_grad=1e-9, tolerance_change=1e-12,
+                                line_search_fn='strong_wolfe')
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(f @ self.weight.T + self.bias, y)
+            loss = loss + self.weight_decay * self.weight.pow(2).sum()
+            loss.backward()
+            return loss
+        opt.step(closure)
+        return self
+
+    @torch.no_grad()
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        f = (features.double() - self.mean) / self.std
+        return (f @ self.weight.T + self.bias).argmax(1)
+
+    def score(self, features: torch.Tensor, y: torch.Tensor) -> float:
+        """Accuracy in [0, 1]."""
+        return float((self.predict(features) == y).double().mean())
+
+
+def baseline_accuracies(train: Any, test: Any, n_ps_bins: int = 16, n_hist_bins: int = 32,
+                        weight_decay: float = 1e-3) -> Dict[str, float]:
+    """Test accuracies of the power-spectrum and histogram baselines.
+
+    Args:
+        train, test (CosmologyMaps): the splits to fit on and to score on
+            (noise included, as returned by ``tensors()``).
+        n_ps_bins (int, optional): power-spectrum bins. (default: 16)
+        n_hist_bins (int, optional): histogram bins. (default: 32)
+        weight_decay (float, optional): L2 penalty of the classifier.
+            (default: 1e-3)
+
+    Returns:
+        ``{'power_spectrum': acc, 'histogram': acc}``, accuracies in [0, 1].
+    """
+    nside = train.config.nside
+    x_train, y_train = train.tensors()
+    x_test, y_test = test.tensors()
+    out = {}
+    ps_train = power_spectrum_features(x_train, nside, train.patches, n_ps_bins)
+    ps_test = power_spectrum_features(x_test, nside, test.patches, n_ps_bins)
+    out['power_spectrum'] = LinearClassifier(weight_decay).fit(ps_train, y_train) \
+        .score(ps_test, y_test)
+    edges = histogram_edges(x_train, n_hist_bins)
+    h_train = histogram_features(x_train, edges)
+    h_test = histogram_features(x_test, edges)
+    out['histogram'] = LinearClassifier(weight_decay).fit(h_train, y_train) \
+        .score(h_test, y_test)
+    return out
