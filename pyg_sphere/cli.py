@@ -82,16 +82,25 @@ def _parser() -> argparse.ArgumentParser:
 # -- cosmology -----------------------------------------------------------------
 
 def _cosmology_datasets(cfg: Dict[str, Any], progress: bool) -> Dict[str, Any]:
+    """Train / val / test splits; ``clean_train``: the training maps without
+    noise (the training loop draws fresh noise for every batch)."""
     from .datasets import CosmologyConfig, CosmologyMaps
     config = CosmologyConfig(**cfg['data'])
     kwargs = dict(root=cfg['data_root'], config=config, patch_order=cfg['patch_order'],
-                  noise_std=cfg['noise_std'], workers=cfg['workers'], log=progress)
-    return {split: CosmologyMaps(split=split, **kwargs) for split in ('train', 'val', 'test')}
+                  workers=cfg['workers'], log=progress)
+    sets = {split: CosmologyMaps(split=split, noise_std=cfg['noise_std'], **kwargs)
+            for split in ('train', 'val', 'test')}
+    sets['clean_train'] = CosmologyMaps(split='train', noise_std=0.0, **kwargs)
+    return sets
 
 
 def _cosmology_model(cfg: Dict[str, Any], patch_data: Any) -> torch.nn.Module:
+    """The DeepSphere cosmology classifier, fed maps standardised by the
+    training set's pixel statistics (noise included)."""
     from .nn import DeepSphere
-    return DeepSphere.cosmology(data=patch_data, k=cfg['k'])
+    from .training import Standardize
+    scale = cfg.get('input_scale', {'mean': 0.0, 'std': 1.0})
+    return Standardize(DeepSphere.cosmology(data=patch_data, k=cfg['k']), **scale)
 
 
 def _resolve_cosmology(args: argparse.Namespace) -> Dict[str, Any]:
@@ -133,11 +142,14 @@ def _train(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CLIError(str(err)) from None
     task_cfg = _resolve_cosmology(args)
+    if task_cfg['noise_std'] < 0:
+        raise CLIError(f"--noise-std: expected a value >= 0 (got {task_cfg['noise_std']})")
     config = {'task': args.task, 'train': train_cfg.__dict__, **task_cfg}
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / 'config.json'
     if args.resume and config_path.exists():
         saved = json.loads(config_path.read_text())
+        saved.pop('input_scale', None)
         if saved != json.loads(json.dumps(config)):
             raise CLIError(f'--resume: the options differ from those of the run in {run_dir}')
     elif not args.resume and (run_dir / 'last.pt').exists():
@@ -148,19 +160,23 @@ def _train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     print(f'[1/3] data: simulating / loading convergence maps (cached) ...', flush=True)
     sets = _cosmology_datasets(config, progress)
-    X_train, y_train = sets['train'].tensors()
+    X_train, y_train = sets['clean_train'].tensors()
     X_val, y_val = sets['val'].tensors()
     X_test, y_test = sets['test'].tensors()
     t_data = time.perf_counter() - t0
     print(f'      {len(y_train)} train / {len(y_val)} val / {len(y_test)} test samples of '
           f'{X_train.size(1)} pixels ({t_data:.0f} s)', flush=True)
+    noisy = sets['train'].tensors()[0]
+    config['input_scale'] = {'mean': float(noisy.mean()), 'std': float(noisy.std())}
+    del noisy
+    atomic_write_text(config_path, json.dumps(config, indent=2) + '\n')
     torch.manual_seed(args.seed)
     model = _cosmology_model(config, sets['train'].patch_data(0))
-    print(f'[2/3] training {model.__class__.__name__} '
+    print(f'[2/3] training {getattr(model, "model", model).__class__.__name__} '
           f'({sum(p.numel() for p in model.parameters()):,} parameters)', flush=True)
     t1 = time.perf_counter()
     train_classifier(model, (X_train, y_train), (X_val, y_val), train_cfg, run_dir,
-                     resume=args.resume, progress=progress)
+                     resume=args.resume, progress=progress, noise_std=config['noise_std'])
     t_train = time.perf_counter() - t1
     print('[3/3] test set and baselines ...', flush=True)
     best = torch.load(run_dir / 'best.pt', map_location=args.device, weights_only=False)

@@ -105,11 +105,23 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=gen)
 
 
+class Standardize(torch.nn.Module):
+    """``model((x - mean) / std)``; mean and std are saved with the weights."""
+    def __init__(self, model: torch.nn.Module, mean: float = 0.0, std: float = 1.0) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer('mean', torch.tensor(float(mean)))
+        self.register_buffer('std', torch.tensor(float(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
+
+
 def train_classifier(model: torch.nn.Module, train: Tuple[torch.Tensor, torch.Tensor],
                      val: Tuple[torch.Tensor, torch.Tensor], config: TrainConfig,
                      run_dir: Path, resume: bool = False,
                      log: Callable[[str], None] = print,
-                     progress: bool = True) -> Dict[str, Any]:
+                     progress: bool = True, noise_std: float = 0.0) -> Dict[str, Any]:
     """Train ``model`` on dense maps and keep the best checkpoint by val accuracy.
 
     Args:
@@ -118,6 +130,8 @@ def train_classifier(model: torch.nn.Module, train: Tuple[torch.Tensor, torch.Te
         config: optimisation settings.
         run_dir: where checkpoints and metrics go (created).
         resume: continue from ``run_dir/last.pt`` if it exists.
+        noise_std: std of white noise drawn afresh for every training batch
+            (seeded by ``(seed, epoch)``); ``train`` then holds clean maps.
 
     Returns:
         The last epoch's metrics.
@@ -151,19 +165,23 @@ def train_classifier(model: torch.nn.Module, train: Tuple[torch.Tensor, torch.Te
         model.train()
         t0 = time.perf_counter()
         order = _epoch_order(n, config.seed, epoch)
+        noise_gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7_919)
         total, correct, seen = 0.0, 0, 0
         batches = range(0, n, config.batch_size)
         bar = _bar(len(batches), f'epoch {epoch + 1}/{config.epochs}', progress)
         for start in batches:
             idx = order[start:start + config.batch_size]
-            xb, yb = X[idx].to(device), y[idx].to(device)
+            xb = X[idx]
+            if noise_std > 0:
+                xb = xb + noise_std * torch.randn(xb.shape, generator=noise_gen, dtype=xb.dtype)
+            xb, yb = xb.to(device), y[idx].to(device)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(idx)
             if bar is not None:

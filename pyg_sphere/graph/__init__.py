@@ -5,6 +5,7 @@ from .kernel_width import (HEALPIX_WIDTH_RATIO, PUBLISHED_SIGMA, TABULATED_K, ga
 from .knn import knn, symmetrize
 from .laplacian import NORMALIZATIONS, lambda_max, laplacian
 from .sphere_graph import default_kernel_width, sphere_knn_graph
+from .tuned_widths import AT_BRACKET_EDGE, TUNED_WIDTHS, tuned_kernel_width
 
 __all__ = [
     'DISTANCES',
@@ -18,6 +19,9 @@ __all__ = [
     'healpix_kernel_width',
     'heuristic_kernel_width',
     'default_kernel_width',
+    'tuned_kernel_width',
+    'TUNED_WIDTHS',
+    'AT_BRACKET_EDGE',
     'gaussian_weight',
     'knn',
     'symmetrize',

@@ -9,16 +9,24 @@ from .._validation import check_choice, check_int, check_pos, check_positive_flo
 from .geometry import DISTANCES
 from .kernel_width import TABULATED_K, healpix_kernel_width, heuristic_kernel_width
 from .knn import knn, symmetrize
+from .tuned_widths import tuned_kernel_width
 
 
 def default_kernel_width(sampling: Any, k: int, mean_sq_distance: float) -> float:
     """The kernel width used when none is given.
 
-    The published optimum for HEALPix with a tabulated k, the HEALPix-calibrated
-    heuristic (:func:`heuristic_kernel_width`) otherwise.
+    The published optimum for HEALPix with a tabulated k; the tuned width
+    (:func:`~pyg_sphere.graph.tuned_widths.tuned_kernel_width`: tabulated for
+    equiangular, Gauss-Legendre, icosahedral and cubed grids, scaled with the
+    mean squared edge distance between tabulated resolutions) for other
+    samplings; the HEALPix-calibrated heuristic (:func:`heuristic_kernel_width`)
+    otherwise.
     """
     if getattr(sampling, 'name', None) == 'healpix' and k in TABULATED_K:
         return healpix_kernel_width(sampling['nside'], k)
+    tuned = tuned_kernel_width(sampling, k, mean_sq_distance)
+    if tuned is not None:
+        return tuned
     return heuristic_kernel_width(mean_sq_distance, k)
 
 

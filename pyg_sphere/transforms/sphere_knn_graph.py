@@ -1,7 +1,7 @@
 """Transform attaching the Gaussian-weighted kNN graph of a spherical sampling."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, Union
 
 from torch_geometric.data import Data
 from torch_geometric.data.datapipes import functional_transform
@@ -9,6 +9,10 @@ from torch_geometric.transforms import BaseTransform
 
 from .._validation import check_choice, check_int, check_positive_float
 from ..graph import DISTANCES, sphere_knn_graph
+
+#: String values of ``kernel_width``: ``'tune'`` runs
+#: :func:`pyg_sphere.metrics.tune_kernel_width` on the sampling.
+KERNEL_WIDTH_MODES = ('tune',)
 
 
 @functional_transform('sphere_knn_graph')
@@ -33,11 +37,18 @@ class SphereKNNGraph(BaseTransform):
 
     Args:
         k (int, optional): number of neighbours. (default: :obj:`8`)
-        kernel_width (float, optional): the width ``t`` (unit sphere, in
-            squared radians). :obj:`None` uses the published optimum for HEALPix
-            and k in (8, 20, 40, 60) (:func:`pyg_sphere.graph.healpix_kernel_width`),
-            and the HEALPix-calibrated heuristic
+        kernel_width (float or str, optional): the width ``t`` (unit sphere,
+            in squared radians). :obj:`None` uses the published optimum for
+            HEALPix and k in (8, 20, 40, 60)
+            (:func:`pyg_sphere.graph.healpix_kernel_width`), the tuned widths of
+            :mod:`pyg_sphere.graph.tuned_widths` for equiangular,
+            Gauss-Legendre, icosahedral and cubed grids with a tuned k, and the
+            HEALPix-calibrated heuristic
             :func:`pyg_sphere.graph.heuristic_kernel_width` otherwise.
+            ``'tune'`` tunes ``t`` for this sampling and ``k`` with
+            :func:`pyg_sphere.metrics.tune_kernel_width` (seconds to minutes,
+            once per sampling descriptor, ``k`` and ``distance``: cached by the
+            transform; not cached for ``points`` or partial skies).
             (default: :obj:`None`)
         distance (str, optional): ``'geodesic'`` (great-circle angle) or
             ``'chordal'`` (straight line). The published widths use chordal
@@ -50,19 +61,37 @@ class SphereKNNGraph(BaseTransform):
         >>> data.edge_index.shape[0], bool(data.edge_weight.max() <= 1)
         (2, True)
     """
-    def __init__(self, k: int = 8, kernel_width: Optional[float] = None,
+    def __init__(self, k: int = 8, kernel_width: Union[float, str, None] = None,
                  distance: str = 'geodesic') -> None:
         self.k = check_int('k', k, minimum=1)
-        self.kernel_width = (None if kernel_width is None else
-                             check_positive_float('kernel_width', kernel_width))
+        if isinstance(kernel_width, str):
+            self.kernel_width = check_choice('kernel_width', kernel_width, KERNEL_WIDTH_MODES)
+        else:
+            self.kernel_width = (None if kernel_width is None else
+                                 check_positive_float('kernel_width', kernel_width))
         self.distance = check_choice('distance', distance, DISTANCES)
+        self._tuned: Dict[tuple, float] = {}
+
+    def _tuned_width(self, data: Data) -> float:
+        from ..metrics import tune_kernel_width
+        sampling = getattr(data, 'sampling', None)
+        cacheable = (getattr(sampling, 'name', 'points') != 'points'
+                     and getattr(data, 'ipix', None) is None)
+        key = (sampling, self.k, self.distance)
+        if cacheable and key in self._tuned:
+            return self._tuned[key]
+        t = tune_kernel_width(data, k=self.k, distance=self.distance)
+        if cacheable:
+            self._tuned[key] = t
+        return t
 
     def forward(self, data: Data) -> Data:
         if getattr(data, 'pos', None) is None:
             raise ValueError("Expected 'data.pos' to hold the [n, 3] unit vectors of a "
                              "sampling (got None)")
+        width = self._tuned_width(data) if self.kernel_width == 'tune' else self.kernel_width
         edge_index, edge_weight, t = sphere_knn_graph(
-            data.pos, self.k, kernel_width=self.kernel_width, distance=self.distance,
+            data.pos, self.k, kernel_width=width, distance=self.distance,
             sampling=getattr(data, 'sampling', None), ipix=getattr(data, 'ipix', None))
         data.edge_index = edge_index
         data.edge_weight = edge_weight
@@ -70,5 +99,7 @@ class SphereKNNGraph(BaseTransform):
         return data
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(k={self.k}, kernel_width={self.kernel_width}, '
+        width = (repr(self.kernel_width) if isinstance(self.kernel_width, str)
+                 else self.kernel_width)
+        return (f'{self.__class__.__name__}(k={self.k}, kernel_width={width}, '
                 f'distance={self.distance!r})')
