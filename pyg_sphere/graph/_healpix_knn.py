@@ -102,33 +102,44 @@ def healpix_knn(pos: torch.Tensor, nside: int, nest: bool, k: int,
     nbr = torch.empty(n, k, dtype=torch.int64)
     chord2 = torch.empty(n, k, dtype=out_dtype)
     fallback = torch.zeros(n, dtype=torch.bool)
-    dist = torch.empty(m, nside, nside, dtype=torch.float64)
-    dist_t = torch.empty(nside * nside, m, dtype=torch.float64)
+    # Faces are processed in groups of about 2**20 pixels: each elementwise op
+    # then has enough work to amortise a parallel region (tiny ops are slow
+    # when the cores are shared with other processes).
+    per_group = max(1, min(12, (1 << 20) // (nside * nside)))
     faces = torch.unique(torch.from_numpy(f)).tolist()
-    for face in faces:
-        p = planes[face]
-        inner = p[:, r:r + nside, r:r + nside]
+    groups = [faces[i:i + per_group] for i in range(0, len(faces), per_group)]
+    npf = nside * nside
+    for group in groups:
+        g = torch.tensor(group)
+        c = len(group)
+        p = planes[g]  # [c, 3, side, side] (a copy; contiguous)
+        inner = p[:, :, r:r + nside, r:r + nside]
+        dist = torch.empty(m, c, nside, nside, dtype=torch.float64)
         # dot products (float64: 1 - dot keeps ~1e-10 relative accuracy
         # at nside 1024); nearest = largest dot
         for o, (dy, dx) in enumerate(offsets):
             d = dist[o]
-            shifted = p[:, r + dy:r + dy + nside, r + dx:r + dx + nside]
-            torch.mul(inner[0], shifted[0], out=d)
-            d.addcmul_(inner[1], shifted[1])
-            d.addcmul_(inner[2], shifted[2])
-        dist_t.copy_(dist.view(m, -1).t())
+            shifted = p[:, :, r + dy:r + dy + nside, r + dx:r + dx + nside]
+            torch.mul(inner[:, 0], shifted[:, 0], out=d)
+            d.addcmul_(inner[:, 1], shifted[:, 1])
+            d.addcmul_(inner[:, 2], shifted[:, 2])
+        dist_t = dist.view(m, c * npf).t().contiguous()
+        del dist
         val, arg = dist_t.topk(k, dim=1, largest=True, sorted=True)
-        found = img[face].view(-1)[centre + flat_off[arg]]
+        del dist_t
+        lin = (centre.view(1, npf, 1) + flat_off[arg].view(c, npf, k) +
+               (torch.arange(c) * side * side).view(c, 1, 1))
+        found = img[g].reshape(-1)[lin.view(-1, k)]
         val = val.mul_(-2.0).add_(2.0).clamp_(min=0.0).to(out_dtype)
-        dest = inner_img[face].reshape(-1)
-        near = incomplete[face].reshape(-1)
+        dest = inner_img[g].reshape(-1)
+        near = incomplete[g].reshape(-1)
         if ipix is not None:
             here = dest >= 0
             dest, found, val, near = dest[here], found[here], val[here], near[here]
         nbr[dest] = found
         chord2[dest] = val
         fallback[dest] = near
-    del dist, dist_t, planes
+    del planes
 
     if bool(fallback.any()):
         queries = fallback.nonzero().view(-1)
