@@ -50,6 +50,7 @@ import warnings
 import numpy as np
 import torch
 
+_DEFAULT_THREADS = torch.get_num_threads()
 IMPLS = ('chebconv', 'coo', 'ours')
 OPTIONAL_IMPLS = ('chebconv3d', )
 DTYPES = {'float32': torch.float32, 'float64': torch.float64}
@@ -219,18 +220,18 @@ def time_case(impls, nside, B, F, K, k, repeat, device, dtype):
         fwd_bwd(fns[impl])  # warm-up; builds and caches the Laplacian for "ours"
         _sync(device)
         out[impl]['first_s'] = time.perf_counter() - t0
-    for name, run in (('fwd_bwd', fwd_bwd), ('fwd', fwd)):
-        samples = {impl: [] for impl in impls}
-        for _ in range(repeat):
-            for impl in impls:
+    samples = {(impl, name): [] for impl in impls for name in ('fwd_bwd', 'fwd')}
+    for _ in range(repeat):
+        for impl in impls:
+            for name, run in (('fwd_bwd', fwd_bwd), ('fwd', fwd)):
                 _sync(device)
                 t0 = time.perf_counter()
                 run(fns[impl])
                 _sync(device)
-                samples[impl].append(time.perf_counter() - t0)
-        for impl in impls:
-            out[impl][name] = statistics.median(samples[impl])
-            out[impl][name + '_min'] = min(samples[impl])
+                samples[impl, name].append(time.perf_counter() - t0)
+    for (impl, name), values in samples.items():
+        out[impl][name] = statistics.median(values)
+        out[impl][name + '_min'] = min(values)
     return list(out.values())
 
 
@@ -276,6 +277,8 @@ def check_agreement(nside, B, F, K, k, dtype, device):
 
 def spawn(kind: str, case: dict, env: dict):
     cmd = [sys.executable, os.path.abspath(__file__), '--_case', json.dumps([kind, case])]
+    if torch.get_num_threads() != _DEFAULT_THREADS:
+        cmd += ['--threads', str(torch.get_num_threads())]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f'{kind} case {case} failed:\n{proc.stderr[-3000:]}')
@@ -305,12 +308,16 @@ def main() -> None:
     parser.add_argument('--scaling-nside', type=int, nargs='+', default=[32, 64, 128, 256])
     parser.add_argument('--thp', action='store_true',
                         help='set THP_MEM_ALLOC_ENABLE=1 in the workers')
+    parser.add_argument('--threads', type=int,
+                        help='torch.set_num_threads in the workers (default: torch\'s choice)')
     parser.add_argument('--json', help='also write the results to this file')
     parser.add_argument('--_case', help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
     warnings.filterwarnings('ignore', message='Sparse invariant checks')
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args._case:
         kind, case = json.loads(args._case)
         print(json.dumps(time_case(**case) if kind == 'time' else memory_case(**case)))

@@ -7,10 +7,22 @@ from torch_geometric.typing import WITH_TORCH_SPARSE
 from torch_geometric.utils import to_undirected
 
 from pyg_sphere.nn import SphericalChebConv
+from pyg_sphere.nn.conv import _cheb_kernel as kernel
 from pyg_sphere.nn.conv._cheb_kernel import (NORMALIZATIONS, ChebFilter, _tall_t_matmul,
                                              build_scaled_laplacian)
 
 F_IN, F_OUT = 5, 4
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """Tiny inputs: one intra-op thread is faster and immune to busy CPUs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # Relative tolerance (max abs error / max abs value) per dtype.
 RTOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
@@ -71,8 +83,8 @@ def test_matches_chebconv_single_graph(dtype, normalization, K, with_lambda_max)
     edge_index, weight = random_graph(n, 60, seed=K, dtype=dtype)
     ref, ours = pair(K, normalization, dtype, seed=K)
     x = torch.randn(n, F_IN, generator=torch.Generator().manual_seed(1), dtype=dtype)
-    # lambda_max below the spectrum's top for 'sym' (1.3 < max eigenvalue) makes
-    # the rescaled Laplacian leave [-1, 1], a harder case for the recurrences.
+    # A lambda_max that need not bound the spectrum (1.3 for 'sym' / 'rw'): the
+    # rescaled Laplacian may leave [-1, 1], a harder case for the recurrences.
     kwargs = {'lambda_max': 1.3 if normalization else torch.tensor(9.0)} if with_lambda_max \
         else {}
     (out_ref, grads_ref), (out, grads) = run_both(ref, ours, x, edge_index, weight, **kwargs)
@@ -81,9 +93,17 @@ def test_matches_chebconv_single_graph(dtype, normalization, K, with_lambda_max)
         assert_rel_close(g, g_ref, RTOL[dtype])
 
 
+@pytest.fixture(params=['blocks', 'folded'])
+def layout(request, monkeypatch):
+    """Run on both kernel layouts: map-major blocks (CPUs) and the folded batch (GPUs)."""
+    if request.param == 'folded':
+        monkeypatch.setattr(kernel, 'fold_batch', lambda device: True)
+    return request.param
+
+
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 @pytest.mark.parametrize('normalization', NORMALIZATIONS)
-def test_matches_chebconv_directed_graph(dtype, normalization):
+def test_matches_chebconv_directed_graph(dtype, normalization, layout):
     # A directed graph: the operator is not symmetric, the backward pass must use
     # its explicit transpose.
     n = 15
@@ -172,34 +192,43 @@ def test_same_initialization_as_chebconv():
 
 
 def test_repr():
-    assert repr(SphericalChebConv(16, 32, K=3)) == 'SphericalChebConv(16, 32, K=3, normalization=sym)'
+    assert repr(SphericalChebConv(16, 32, K=3)) == \
+        'SphericalChebConv(16, 32, K=3, normalization=sym)'
     assert repr(SphericalChebConv(1, 2, K=1, normalization=None)) == \
         'SphericalChebConv(1, 2, K=1, normalization=None)'
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_dense_batch_equals_single_maps(dtype):
+@pytest.mark.parametrize('out_channels', [F_OUT, 16, 40])  # blocks of 3, 2 (+1) and 1 map
+def test_dense_batch_equals_single_maps(dtype, out_channels, layout):
     n, B = 16, 3
     edge_index, weight = random_graph(n, 40, seed=4, dtype=dtype)
-    ref, ours = pair(4, 'sym', dtype)
+    torch.manual_seed(0)
+    ref = ChebConv(F_IN, out_channels, 4).to(dtype)
+    ours = SphericalChebConv(F_IN, out_channels, 4).to(dtype)
+    ours.load_state_dict(ref.state_dict())
     x = torch.randn(B, n, F_IN, generator=torch.Generator().manual_seed(4), dtype=dtype)
-    out = ours(x, edge_index, weight)
-    assert out.shape == (B, n, F_OUT)
-    singles = torch.stack([ours(x[b], edge_index, weight) for b in range(B)])
+    (out_ref, grads_ref), (out, grads) = run_both(ref, ours, x, edge_index, weight)
+    for g, g_ref in zip(grads, grads_ref):
+        assert_rel_close(g, g_ref, RTOL[dtype])
+    assert out.shape == (B, n, out_channels)
+    with torch.no_grad():
+        singles = torch.stack([ours(x[b], edge_index, weight) for b in range(B)])
     assert_rel_close(out, singles, RTOL[dtype])
     # ChebConv itself broadcasts over leading dimensions (node_dim=-2): same result.
-    assert_rel_close(out, ref(x, edge_index, weight), RTOL[dtype])
+    assert_rel_close(out, out_ref, RTOL[dtype])
 
 
-def test_backward_keeps_upstream_gradient():
-    # The backward pass reuses its own copy of a non node-major gradient as a work
-    # buffer; a node-major (contiguous after the fold) gradient belongs to the
-    # caller and must come back untouched.
-    n, B = 16, 3
+def test_backward_keeps_upstream_gradient(layout):
+    # The backward pass overwrites the incoming gradient once it is done with it
+    # when the gradient is its own copy (made when not contiguous in the kernel's
+    # layout); a gradient it did not copy belongs to the caller and must come back
+    # untouched. 40 output channels: one map per block.
+    n, B, O = 16, 3, 40
     edge_index, weight = random_graph(n, 40, seed=5)
-    conv = SphericalChebConv(F_IN, F_OUT, K=4)
+    conv = SphericalChebConv(F_IN, O, K=4)
     x = torch.randn(B, n, F_IN, requires_grad=True)
-    for upstream in (torch.randn(B, n, F_OUT), torch.randn(n, B, F_OUT).transpose(0, 1)):
+    for upstream in (torch.randn(B, n, O), torch.randn(n, B, O).transpose(0, 1)):
         before = upstream.clone()
         conv(x, edge_index, weight).backward(upstream)
         assert torch.equal(upstream, before)
@@ -255,7 +284,8 @@ def test_symmetry_detection():
 @pytest.mark.parametrize('K', [1, 2, 4])
 @pytest.mark.parametrize('symmetric', [True, False])
 @pytest.mark.parametrize('bias', [True, False])
-def test_gradcheck_cheb_filter(K, symmetric, bias):
+@pytest.mark.parametrize('node_major', [True, False])
+def test_gradcheck_cheb_filter(K, symmetric, bias, node_major):
     n, B = 7, 2
     edge_index, weight = random_graph(n, 16, seed=8, directed=not symmetric,
                                       dtype=torch.float64)
@@ -263,14 +293,16 @@ def test_gradcheck_cheb_filter(K, symmetric, bias):
     assert lap.symmetric == symmetric
     transposed = (None, None, None) if symmetric else (lap.crow_t, lap.col_t, lap.value_t)
     gen = torch.Generator().manual_seed(9)
-    x = torch.randn(n, B, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    shape = (n, B, 3) if node_major else (B, n, 3)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
     w = torch.randn(K, 2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
     b = torch.randn(2, generator=gen, dtype=torch.float64, requires_grad=True) if bias \
         else None
     inputs = (x, w, b) if bias else (x, w)
 
     def fn(x, w, b=None):
-        return ChebFilter.apply(x, w, b, lap.crow, lap.col, lap.value, *transposed)
+        return ChebFilter.apply(x, w, b, lap.crow, lap.col, lap.value, *transposed,
+                                node_major)
 
     assert torch.autograd.gradcheck(fn, inputs)
 

@@ -262,39 +262,64 @@ def build_scaled_laplacian(
 
 
 # --------------------------------------------------------------------------- #
-# Dense-sparse kernels. Shapes: x [n, B, F], weight [K, F_out, F] (the stacked
-# Linear weights), grad [n, B, F_out]; the Laplacian as CSR parts.
+# Dense-sparse kernels. weight [K, F_out, F] (the stacked Linear weights); the
+# Laplacian as CSR parts. Two layouts of the B maps:
+#   node-major [n, B, F] (``node_major=True``, used on GPUs): the whole batch is
+#     one block, each sparse product covers B * F columns;
+#   map-major [B, n, F] (``node_major=False``, used on CPUs): blocks of c maps
+#     (c = 1 unless the maps have few channels) are filtered one after the
+#     other, so that a block's recurrence (three [n, c * F] matrices) stays in
+#     cache, and the input, output and gradients need no layout copies.
 # --------------------------------------------------------------------------- #
 
-def _forward_impl(x: Tensor, crow: Tensor, col: Tensor, value: Tensor, weight: Tensor,
-                  bias: Optional[Tensor]) -> Tensor:
-    n, B, F = x.shape
+#: Columns per sparse product below which map-major blocks hold several maps.
+_MIN_BLOCK_COLUMNS = 32
+
+
+def maps_per_block(num_maps: int, channels: int) -> int:
+    """Maps filtered together in map-major layout: enough for 32 columns."""
+    return max(1, min(num_maps, -(-_MIN_BLOCK_COLUMNS // max(channels, 1))))
+
+
+def _clenshaw(L: Tensor, X: Tensor, weight: Tensor, bias: Optional[Tensor], out: Tensor,
+              scratch: Optional[Tensor], n: int) -> None:
+    """``out = sum_k T_k(L) X W_k^T + bias`` for one block of c maps.
+
+    ``X [n * c, F]`` and ``out, scratch [n * c, O]`` are node-major (row ``i * c + m``
+    is node i of map m of the block). Clenshaw's recurrence runs in the two
+    buffers, in place (``addmm_`` with ``alpha`` / ``beta``), and ends in ``out``.
+    """
     K, O = weight.shape[0], weight.shape[1]
-    X = x.reshape(n * B, F)
+    cols = X.shape[0] // n * O
     if K == 1:
-        out = X @ weight[0].t() if bias is None else torch.addmm(bias, X, weight[0].t())
-        return out.view(n, B, O)
-    L = _csr(crow, col, value, n)
-    # Clenshaw from the highest order down, in two [n * B, O] buffers.
-    b1 = X @ weight[K - 1].t()
-    b2: Optional[Tensor] = None
+        if bias is None:
+            torch.mm(X, weight[0].t(), out=out)
+        else:
+            torch.addmm(bias, X, weight[0].t(), out=out)
+        return
+    assert scratch is not None
+    # b_{K-1} goes to the buffer that b_0 will end in when K - 1 is even.
+    first, second = (out, scratch) if (K - 1) % 2 == 0 else (scratch, out)
+    torch.mm(X, weight[K - 1].t(), out=first)
+    b1, b2 = first, None
     for k in range(K - 2, -1, -1):
         alpha = 2.0 if k > 0 else 1.0
         if b2 is None:  # b_{k+2} = 0
-            new = X @ weight[k].t()
-            new.view(n, B * O).addmm_(L, b1.view(n, B * O), alpha=alpha)
+            new = second
+            torch.mm(X, weight[k].t(), out=new)
+            new.view(n, cols).addmm_(L, b1.view(n, cols), alpha=alpha)
         else:  # b_k = X W_k + alpha L b_{k+1} - b_{k+2}, in the buffer of b_{k+2}
             new = b2
-            new.view(n, B * O).addmm_(L, b1.view(n, B * O), beta=-1.0, alpha=alpha)
+            new.view(n, cols).addmm_(L, b1.view(n, cols), beta=-1.0, alpha=alpha)
             new.addmm_(X, weight[k].t())
         b1, b2 = new, b1
+    assert b1 is out
     if bias is not None:
-        b1.add_(bias)
-    return b1.view(n, B, O)
+        out.add_(bias)
 
 
-def _tall_t_matmul(a: Tensor, b: Tensor, out: Tensor) -> None:
-    """``out = a^T @ b`` for tall ``a [N, p]``, ``b [N, q]`` and a small ``[p, q]`` result.
+def _tall_t_matmul(a: Tensor, b: Tensor, out: Tensor, accumulate: bool = False) -> None:
+    """``out (+)= a^T @ b`` for tall ``a [N, p]``, ``b [N, q]`` and a small ``[p, q]`` result.
 
     The long reduction is split into chunks run as one batched GEMM and summed:
     a single ``[p, N] @ [N, q]`` GEMM gives a GPU one or two thread blocks for the
@@ -305,82 +330,156 @@ def _tall_t_matmul(a: Tensor, b: Tensor, out: Tensor) -> None:
     max_chunks, min_rows = (256, 1024) if a.is_cuda else (16, 4096)
     chunks = min(max_chunks, N // min_rows)
     if chunks < 2:
-        torch.mm(a.t(), b, out=out)
+        if accumulate:
+            out.addmm_(a.t(), b)
+        else:
+            torch.mm(a.t(), b, out=out)
         return
     rows = N // chunks
     m = rows * chunks
     part = torch.bmm(a[:m].view(chunks, rows, a.shape[1]).transpose(1, 2),
                      b[:m].view(chunks, rows, b.shape[1]))
-    torch.sum(part, 0, out=out)
+    if accumulate:
+        out.add_(part.sum(0))
+    else:
+        torch.sum(part, 0, out=out)
     if m < N:
         out.addmm_(a[m:].t(), b[m:])
 
 
-def _backward_impl(grad: Tensor, x: Tensor, crow_t: Tensor, col_t: Tensor, value_t: Tensor,
-                   weight: Tensor, need_x: bool, need_weight: bool,
-                   need_bias: bool) -> Tuple[Tensor, Tensor, Tensor]:
-    n, B, F = x.shape
+def _adjoint(Lt: Optional[Tensor], G: Tensor, X: Tensor, weight: Tensor,
+             grad_w: Optional[Tensor], accumulate_w: bool, grad_x: Optional[Tensor],
+             z_a: Optional[Tensor], z_b: Optional[Tensor], G_writable: bool, n: int) -> None:
+    """Gradients of :func:`_clenshaw` for one block (same row layout).
+
+    ``Z_k = T_k(L^T) G`` by the forward recurrence, in two buffers (or in ``G``
+    once it is no longer needed, if it may be overwritten); then
+    ``grad_w[k] (+)= Z_k^T X`` and ``grad_x = sum_k Z_k W_k``.
+    """
     K, O = weight.shape[0], weight.shape[1]
-    X = x.reshape(n * B, F)
-    # When the incoming gradient is not node-major (the usual case: the layer
-    # returns a transposed view), this copy is ours and becomes a Z buffer.
-    owned = not grad.is_contiguous()
-    G = grad.contiguous().view(n * B, O)
-    grad_x = X.new_empty(0)
-    grad_w = weight.new_empty(weight.shape) if need_weight else weight.new_empty(0)
-    grad_b = G.sum(0) if need_bias else G.new_empty(0)
-    if not (need_x or need_weight):
-        return grad_x, grad_w, grad_b
-    Lt = _csr(crow_t, col_t, value_t, n) if K > 1 else None
-    # Z_k = T_k(L~^T) G in two buffers, Z_0 = G; G is overwritten by Z_2 only
-    # when it is our own copy.
+    cols = G.shape[0] // n * O
     z_prev: Optional[Tensor] = None
     z = G
     for k in range(K):
         if k == 1:
-            z1 = torch.empty_like(G)  # beta=0: the buffer is written, never read
-            z1.view(n, B * O).addmm_(Lt, G.view(n, B * O), beta=0.0)
-            z_prev, z = z, z1
+            assert Lt is not None and z_a is not None
+            # beta=0: the buffer is written, never read.
+            z_a.view(n, cols).addmm_(Lt, G.view(n, cols), beta=0.0)
+            z_prev, z = z, z_a
         elif k >= 2:
-            assert z_prev is not None
-            if z_prev is G and not owned:  # Z_2 = 2 L~^T Z_1 - G in a new buffer
-                new = torch.addmm(G.view(n, B * O), Lt, z.view(n, B * O), beta=-1.0, alpha=2.0)
-            else:  # Z_k = 2 L~^T Z_{k-1} - Z_{k-2}, in the buffer of Z_{k-2}
-                new = z_prev.view(n, B * O).addmm_(Lt, z.view(n, B * O), beta=-1.0, alpha=2.0)
-            z_prev, z = z, new.view(n * B, O)
-        if need_weight:
-            _tall_t_matmul(z, X, grad_w[k])
-        if need_x:
+            assert Lt is not None and z_prev is not None
+            if z_prev is G and not G_writable:  # Z_2 = 2 L^T Z_1 - G, in z_b
+                assert z_b is not None
+                new = z_b.copy_(G)
+            else:  # Z_k = 2 L^T Z_{k-1} - Z_{k-2}, in the buffer of Z_{k-2}
+                new = z_prev
+            new.view(n, cols).addmm_(Lt, z.view(n, cols), beta=-1.0, alpha=2.0)
+            z_prev, z = z, new
+        if grad_w is not None:
+            _tall_t_matmul(z, X, grad_w[k], accumulate_w)
+        if grad_x is not None:
             if k == 0:
-                grad_x = z @ weight[0]
+                torch.mm(z, weight[0], out=grad_x)
             else:
                 grad_x.addmm_(z, weight[k])
-    if need_x:
-        grad_x = grad_x.view(n, B, F)
+
+
+def _forward_impl(x: Tensor, crow: Tensor, col: Tensor, value: Tensor, weight: Tensor,
+                  bias: Optional[Tensor], node_major: bool) -> Tensor:
+    K, O, F = weight.shape
+    L = _csr(crow, col, value, crow.numel() - 1) if K > 1 else None
+    if node_major:
+        n, B, _ = x.shape
+        out = x.new_empty(n, B, O)
+        scratch = x.new_empty(n * B, O) if K > 1 else None
+        _clenshaw(L, x.reshape(n * B, F), weight, bias, out.view(n * B, O), scratch, n)
+        return out
+    B, n, _ = x.shape
+    out = x.new_empty(B, n, O)
+    c = maps_per_block(B, O)
+    scratch = x.new_empty(n * c, O) if K > 1 else None
+    x_fold = x.new_empty(n, c, F) if c > 1 else None
+    out_fold = x.new_empty(n * c, O) if c > 1 else None
+    for b0 in range(0, B, c):
+        m = min(c, B - b0)
+        if c == 1:
+            _clenshaw(L, x[b0], weight, bias, out[b0], scratch, n)
+        else:  # fold a few maps with few channels into one block
+            X = x_fold[:, :m].copy_(x[b0:b0 + m].transpose(0, 1)).view(n * m, F) if m == c \
+                else x[b0:b0 + m].transpose(0, 1).reshape(n * m, F)
+            res = out_fold if m == c else x.new_empty(n * m, O)
+            _clenshaw(L, X, weight, bias, res, None if scratch is None else scratch[:n * m], n)
+            out[b0:b0 + m].copy_(res.view(n, m, O).transpose(0, 1))
+    return out
+
+
+def _backward_impl(grad: Tensor, x: Tensor, crow_t: Tensor, col_t: Tensor, value_t: Tensor,
+                   weight: Tensor, node_major: bool, need_x: bool, need_weight: bool,
+                   need_bias: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    K, O, F = weight.shape
+    # A non-contiguous incoming gradient is copied; the copy is ours to overwrite.
+    owned = not grad.is_contiguous()
+    grad = grad.contiguous()
+    grad_b = grad.sum((0, 1)) if need_bias else grad.new_empty(0)
+    grad_w = weight.new_empty(weight.shape) if need_weight else weight.new_empty(0)
+    grad_x = x.new_empty(x.shape) if need_x else x.new_empty(0)
+    if not (need_x or need_weight):
+        return grad_x, grad_w, grad_b
+    Lt = _csr(crow_t, col_t, value_t, crow_t.numel() - 1) if K > 1 else None
+    gw = grad_w if need_weight else None
+    if node_major:
+        n, B, _ = x.shape
+        z_a = x.new_empty(n * B, O) if K > 1 else None
+        z_b = x.new_empty(n * B, O) if K > 2 and not owned else None
+        _adjoint(Lt, grad.view(n * B, O), x.reshape(n * B, F), weight, gw, False,
+                 grad_x.view(n * B, F) if need_x else None, z_a, z_b, owned, n)
+        return grad_x, grad_w, grad_b
+    B, n, _ = x.shape
+    c = maps_per_block(B, O)
+    z_a = x.new_empty(n * c, O) if K > 1 else None
+    z_b = x.new_empty(n * c, O) if K > 2 else None
+    if c > 1:
+        g_fold, x_fold = x.new_empty(n, c, O), x.new_empty(n, c, F)
+        gx_fold = x.new_empty(n * c, F) if need_x else None
+    for b0 in range(0, B, c):
+        m = min(c, B - b0)
+        if c == 1:
+            _adjoint(Lt, grad[b0], x[b0], weight, gw, b0 > 0, grad_x[b0] if need_x else None,
+                     z_a, z_b, owned, n)
+            continue
+        G = g_fold[:, :m].copy_(grad[b0:b0 + m].transpose(0, 1)).view(n * m, O) if m == c \
+            else grad[b0:b0 + m].transpose(0, 1).reshape(n * m, O)
+        X = x_fold[:, :m].copy_(x[b0:b0 + m].transpose(0, 1)).view(n * m, F) if m == c \
+            else x[b0:b0 + m].transpose(0, 1).reshape(n * m, F)
+        gx = (gx_fold if m == c else x.new_empty(n * m, F)) if need_x else None
+        _adjoint(Lt, G, X, weight, gw, b0 > 0, gx, None if z_a is None else z_a[:n * m],
+                 None if z_b is None else z_b[:n * m], True, n)
+        if need_x:
+            grad_x[b0:b0 + m].copy_(gx.view(n, m, F).transpose(0, 1))
     return grad_x, grad_w, grad_b
 
 
 @torch.library.custom_op('pyg_sphere::cheb_filter_forward', mutates_args=())
 def _cheb_filter_forward(x: Tensor, crow: Tensor, col: Tensor, value: Tensor, weight: Tensor,
-                         bias: Optional[Tensor]) -> Tensor:
-    return _forward_impl(x, crow, col, value, weight, bias)
+                         bias: Optional[Tensor], node_major: bool) -> Tensor:
+    return _forward_impl(x, crow, col, value, weight, bias, node_major)
 
 
 @_cheb_filter_forward.register_fake
-def _(x, crow, col, value, weight, bias):
+def _(x, crow, col, value, weight, bias, node_major):
     return x.new_empty((x.shape[0], x.shape[1], weight.shape[1]))
 
 
 @torch.library.custom_op('pyg_sphere::cheb_filter_backward', mutates_args=())
 def _cheb_filter_backward(grad: Tensor, x: Tensor, crow_t: Tensor, col_t: Tensor,
-                          value_t: Tensor, weight: Tensor, need_x: bool, need_weight: bool,
-                          need_bias: bool) -> Tuple[Tensor, Tensor, Tensor]:
-    return _backward_impl(grad, x, crow_t, col_t, value_t, weight, need_x, need_weight,
-                          need_bias)
+                          value_t: Tensor, weight: Tensor, node_major: bool, need_x: bool,
+                          need_weight: bool, need_bias: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    return _backward_impl(grad, x, crow_t, col_t, value_t, weight, node_major, need_x,
+                          need_weight, need_bias)
 
 
 @_cheb_filter_backward.register_fake
-def _(grad, x, crow_t, col_t, value_t, weight, need_x, need_weight, need_bias):
+def _(grad, x, crow_t, col_t, value_t, weight, node_major, need_x, need_weight, need_bias):
     return (x.new_empty(x.shape if need_x else (0,)),
             weight.new_empty(weight.shape if need_weight else (0,)),
             grad.new_empty((grad.shape[-1],) if need_bias else (0,)))
@@ -389,24 +488,26 @@ def _(grad, x, crow_t, col_t, value_t, weight, need_x, need_weight, need_bias):
 class ChebFilter(torch.autograd.Function):
     r"""Chebyshev filter :math:`Y = \sum_{k<K} T_k(\tilde{L}) X \Theta_k^\top + b`.
 
-    Inputs: ``x [n, B, F]`` (contiguous), ``weight [K, F_out, F]``, ``bias
-    [F_out]`` or :obj:`None`, the CSR parts of :math:`\tilde{L}`, and those of
-    :math:`\tilde{L}^\top` or three :obj:`None` when :math:`\tilde{L}` is
-    symmetric (the backward pass then multiplies by :math:`\tilde{L}` itself).
-    The Laplacian is a constant. Returns ``[n, B, F_out]``.
-    The backward pass is not itself differentiable (no double backward).
+    Inputs: ``x`` (contiguous) of shape ``[n, B, F]`` if ``node_major`` else
+    ``[B, n, F]``, ``weight [K, F_out, F]``, ``bias [F_out]`` or :obj:`None`, the
+    CSR parts of :math:`\tilde{L}`, and those of :math:`\tilde{L}^\top` or three
+    :obj:`None` when :math:`\tilde{L}` is symmetric (the backward pass then
+    multiplies by :math:`\tilde{L}` itself), and ``node_major``. The Laplacian is
+    a constant. Returns ``[n, B, F_out]`` or ``[B, n, F_out]`` (same layout as
+    ``x``). The backward pass is not itself differentiable (no double backward).
     """
 
     @staticmethod
-    def forward(x, weight, bias, crow, col, value, crow_t, col_t, value_t):
-        return _cheb_filter_forward(x, crow, col, value, weight, bias)
+    def forward(x, weight, bias, crow, col, value, crow_t, col_t, value_t, node_major):
+        return _cheb_filter_forward(x, crow, col, value, weight, bias, node_major)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, weight, bias, crow, col, value, crow_t, col_t, value_t = inputs
+        x, weight, bias, crow, col, value, crow_t, col_t, value_t, node_major = inputs
         if crow_t is None:  # symmetric: L~^T = L~
             crow_t, col_t, value_t = crow, col, value
         ctx.save_for_backward(x, weight, crow_t, col_t, value_t)
+        ctx.node_major = node_major
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -414,17 +515,33 @@ class ChebFilter(torch.autograd.Function):
         x, weight, crow_t, col_t, value_t = ctx.saved_tensors
         need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
         grad_x, grad_w, grad_b = _cheb_filter_backward(
-            grad, x, crow_t, col_t, value_t, weight, need_x, need_weight,
+            grad, x, crow_t, col_t, value_t, weight, ctx.node_major, need_x, need_weight,
             need_bias)
         return (grad_x if need_x else None, grad_w if need_weight else None,
-                grad_b if need_bias else None, None, None, None, None, None, None)
+                grad_b if need_bias else None) + (None, ) * 7
+
+
+def fold_batch(device: torch.device) -> bool:
+    """Whether maps are folded node-major (one block) rather than filtered in blocks.
+
+    GPUs want few, large products; CPUs want each block's recurrence to stay in
+    cache and no layout copies (measured: see benchmarks/bench_conv.py).
+    """
+    return device.type != 'cpu'
 
 
 def cheb_filter(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                 laplacian: ScaledLaplacian) -> Tensor:
-    """Apply :class:`ChebFilter` with the parts of ``laplacian`` (already cast)."""
+    """Filter a batch of maps ``x [B, n, F]`` (any strides) -> ``[B, n, F_out]``.
+
+    ``laplacian`` must already be in ``x``'s dtype and on its device. On GPUs the
+    result is a ``[B, n, F_out]`` view of node-major memory.
+    """
     lap = laplacian
-    if lap.symmetric:
-        return ChebFilter.apply(x, weight, bias, lap.crow, lap.col, lap.value, None, None, None)
-    return ChebFilter.apply(x, weight, bias, lap.crow, lap.col, lap.value, lap.crow_t,
-                            lap.col_t, lap.value_t)
+    transposed = (None, None, None) if lap.symmetric else (lap.crow_t, lap.col_t, lap.value_t)
+    if fold_batch(x.device):
+        out = ChebFilter.apply(x.transpose(0, 1).contiguous(), weight, bias, lap.crow, lap.col,
+                               lap.value, *transposed, True)
+        return out.transpose(0, 1)
+    return ChebFilter.apply(x.contiguous(), weight, bias, lap.crow, lap.col, lap.value,
+                            *transposed, False)

@@ -220,11 +220,10 @@ class SphericalChebConv(torch.nn.Module):
                              f"nodes of the graph its Laplacian was built (or cached) for "
                              f"(got {n})")
 
-        # Fold the batch into the feature axis: node-major [n, B, F].
-        xf = x.unsqueeze(1) if x.dim() == 2 else x.transpose(0, 1)
         weight = torch.stack([lin.weight for lin in self.lins])
-        out = cheb_filter(xf.contiguous(), weight, self.bias, lap)
-        return out.squeeze(1) if x.dim() == 2 else out.transpose(0, 1)
+        if x.dim() == 2:
+            return cheb_filter(x.unsqueeze(0), weight, self.bias, lap).squeeze(0)
+        return cheb_filter(x, weight, self.bias, lap)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
