@@ -44,13 +44,13 @@ class TrainConfig:
             raise ValueError(f"Expected 'weight_decay' >= 0 (got {self.weight_decay})")
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename."""
+def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
+    """Write through a temporary file in the same folder, fsync, then rename."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -58,21 +58,16 @@ def atomic_save(obj: Any, path: Path) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` that never leaves a half-written file."""
+    _atomic_write(path, lambda f: torch.save(obj, f), 'wb')
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write a text file that never exists half-written."""
+    _atomic_write(path, lambda f: f.write(text), 'w')
 
 
 @torch.no_grad()
