@@ -81,9 +81,14 @@ def main() -> None:
             runs = []
             for _ in range(args.repeat):
                 out = subprocess.run([sys.executable, __file__, '--_one', f'{impl}:{nside}:{k}'],
-                                     capture_output=True, text=True, check=True)
+                                     capture_output=True, text=True)
+                if out.returncode != 0:  # e.g. killed for memory: say so, go on
+                    print(f'{f"nside={nside},k={k}":>14} {impl:>14} failed (exit '
+                          f'{out.returncode}{", out of memory?" if out.returncode == -9 else ""})')
+                    break
                 runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            res[impl] = min(runs, key=lambda r: r['seconds'])
+            if runs:
+                res[impl] = min(runs, key=lambda r: r['seconds'])
         ours = res.get('pyg_sphere')
         for impl, r in res.items():
             ratio = '' if ours is None or impl == 'pyg_sphere' else \
