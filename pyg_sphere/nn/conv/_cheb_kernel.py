@@ -14,9 +14,20 @@ Two parts:
   opaque :mod:`torch.library` custom ops, so that ``torch.compile`` can trace
   the layer without a graph break.
 
-Layout. The maps are folded node-major, ``x[n, B, F]``: column ``b * F + f`` of
-the ``[n, B * F]`` matrix is channel ``f`` of map ``b``, so one CSR
-sparse-dense product serves the whole batch.
+Layouts. A block of maps is filtered as node-major matrices: column
+``m * F + f`` of the ``[n, c * F]`` matrix is channel ``f`` of map ``m``, so one
+CSR sparse-dense product serves the whole block.
+
+* On GPUs the whole batch is one block (``x`` folded to ``[n, B, F]``, one copy):
+  few, large products.
+* On CPUs the maps stay in their ``[B, n, F]`` layout and are filtered one at a
+  time (a few at a time when they have fewer than 32 channels): each map's
+  recurrence (three ``[n, F]`` matrices) stays in cache, and neither the input,
+  the output nor the gradients are copied between layouts. Measured on 2 AMD
+  EPYC cores, B = 8, F = 32, K = 5: 1.2x to 1.6x faster forward + backward than
+  the folded batch at HEALPix nside 32 to 128. Many small products are more
+  exposed to CPU contention (two OpenMP threads sharing their cores with other
+  processes) than a few large ones.
 
 Order of operations. The filter is evaluated "weights first" with Clenshaw's
 recurrence: :math:`\tilde{L}` acts on nodes and :math:`\Theta_k` on channels,
@@ -28,10 +39,13 @@ so they commute and
     Y = X \Theta_0 + \tilde{L} b_1 - b_2.
 
 That is ``K - 1`` sparse products and ``K`` small GEMMs accumulated in place
-(``addmm_`` with ``alpha`` / ``beta``) into two ``[n, B * F_out]`` buffers;
+(``addmm_`` with ``alpha`` / ``beta``) into two buffers, one of them the output;
 nothing of size ``K * n * B * F`` is ever allocated or saved, so the layer saves
-only its input for the backward pass. The backward pass runs the forward
-Chebyshev recurrence on the output gradient with :math:`\tilde{L}^\top`,
+only its input for the backward pass. (Concatenating the ``T_k X`` and running
+one GEMM with the stacked weights was 1.5x slower in the same folded layout
+at nside 64 on CPU, and keeps ``K`` activations alive for the backward pass.)
+The backward pass runs the forward Chebyshev recurrence on the output gradient
+with :math:`\tilde{L}^\top`,
 
 .. math::
     Z_0 = G, \quad Z_1 = \tilde{L}^\top G, \quad

@@ -52,10 +52,12 @@ class SphericalChebConv(torch.nn.Module):
 
     * ``x`` may also be a dense batch ``[B, n, F]`` of maps sampled on one
       graph (e.g. HEALPix maps, pixel :math:`i` of every map at node :math:`i`).
-      The batch is folded into the feature axis, :math:`\tilde{L}` is built once
-      as a CSR matrix, and the filter runs as ``K - 1`` sparse-dense products
-      and ``K`` small GEMMs (Clenshaw's recurrence, weights applied first); the
-      input is the only activation saved for the backward pass.
+      :math:`\tilde{L}` is built once as a CSR matrix and the filter runs as
+      ``K - 1`` sparse-dense products and ``K`` small GEMMs (Clenshaw's
+      recurrence, weights applied first), on the whole batch folded into the
+      feature axis (``[n, B * F]``) on GPUs, map by map on CPUs (cache-sized
+      work, no layout copies); the input is the only activation saved for the
+      backward pass.
     * ``edge_weight`` (and ``lambda_max``) are treated as constants: no gradient
       flows to them.
     * With ``cached=True``, :math:`\tilde{L}` is built on the first call and
@@ -109,8 +111,8 @@ class SphericalChebConv(torch.nn.Module):
           batch vector :math:`(n)` *(optional)*,
           maximum :obj:`lambda` value :math:`()` or :math:`(|\mathcal{G}|)`
           *(optional)*
-        - **output:** :math:`(n, F_{out})` or :math:`(B, n, F_{out})`. The
-          batched output is a view of node-major memory ``[n, B, F_out]``
+        - **output:** :math:`(n, F_{out})` or :math:`(B, n, F_{out})`. On GPUs
+          the batched output is a view of node-major memory ``[n, B, F_out]``
           (``.transpose(0, 1)``), which the next layer consumes without a copy;
           use ``.reshape`` rather than ``.view`` on it.
 
