@@ -43,7 +43,7 @@ def test_train_evaluate_predict(tmp_path, fakes, capsys):
 
     assert cli.main(['evaluate', str(run)]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert metrics['accuracy'] == pytest.approx(summary['test']['accuracy'])
+    assert metrics['test']['accuracy'] == pytest.approx(summary['test']['accuracy'])
 
     # the same map as NESTED .npy, NESTED FITS and RING FITS gives the same prediction
     rng = np.random.default_rng(0)
@@ -65,7 +65,7 @@ def test_train_evaluate_predict(tmp_path, fakes, capsys):
 
 def test_resume_gives_the_same_weights(tmp_path, fakes, monkeypatch):
     assert cli.main(train_args(tmp_path, 'full')) == 0
-    from pyg_sphere import training
+    from pyg_sphere.training import loop as training
     real = training._epoch_order
 
     def crash_at_third_epoch(n, seed, epoch):
@@ -129,7 +129,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, trained, capsys):
 
 
 def test_module_entry_point():
-    out = subprocess.run([sys.executable, '-m', 'pyg_sphere', 'train', 'shapes'],
+    out = subprocess.run([sys.executable, '-m', 'pyg_sphere', 'train', 'weather'],
                          capture_output=True, text=True)
     assert out.returncode == 2
-    assert 'not available' in out.stderr
+    assert "unknown task 'weather'" in out.stderr
