@@ -1,9 +1,14 @@
 """Datasets: simulated maps on the sphere, generated on first use and cached."""
+from .climate import (CHANNEL_UNITS, CLIMATE_CHANNELS, CLIMATE_CLASSES, CLIMATE_SPLITS,
+                      NETCDF_ENGINES, TARGET_FRACTIONS, ClimateEvents, NetCDFFields,
+                      class_weights, generate_climate_fields, load_netcdf)
 from .cosmology import (COSMOLOGIES, DEFAULT_NOISE_STD, DEFAULT_PATCH_ORDER, HALOFIT_VERSIONS,
                         SPLIT_FRACTIONS, SPLITS, CosmologyConfig, CosmologyMaps, default_root,
                         generate_maps, load_maps, split_maps)
 from .cosmology_baselines import (LinearClassifier, baseline_accuracies, histogram_edges,
                                   histogram_features, power_spectrum_features)
+from .shapes import (MESH_FORMATS, MESH_SPLIT_FRACTIONS, SHAPE_CLASSES, SHAPE_SPLITS, MeshFolder,
+                     ProceduralShapes, generate_shape, load_mesh)
 
 __all__ = [
     'CosmologyConfig',
@@ -23,4 +28,23 @@ __all__ = [
     'HALOFIT_VERSIONS',
     'DEFAULT_PATCH_ORDER',
     'DEFAULT_NOISE_STD',
+    'ClimateEvents',
+    'NetCDFFields',
+    'generate_climate_fields',
+    'class_weights',
+    'load_netcdf',
+    'CLIMATE_CHANNELS',
+    'CHANNEL_UNITS',
+    'CLIMATE_CLASSES',
+    'CLIMATE_SPLITS',
+    'TARGET_FRACTIONS',
+    'NETCDF_ENGINES',
+    'ProceduralShapes',
+    'MeshFolder',
+    'generate_shape',
+    'load_mesh',
+    'SHAPE_CLASSES',
+    'SHAPE_SPLITS',
+    'MESH_FORMATS',
+    'MESH_SPLIT_FRACTIONS',
 ]

@@ -1,10 +1,13 @@
-"""Rotation equivariance, spectral sanity checks and kernel-width tuning."""
+"""Rotation equivariance, spectral sanity checks, kernel-width tuning and segmentation
+metrics."""
 from ._harmonics import BACKENDS, default_lmax, real_sph_harm
 from .equivariance import EquivarianceResult, equivariance_error
 from .spectral import SpectrumAlignment, laplacian_spectrum_alignment
 from .tuning import TuningResult, default_tuning_degrees, tune_kernel_width
 from .rotation import (random_rotation, rotate_coefficients, rotate_signal, wigner_d_real,
                        z_rotation)
+from .segmentation import (SegmentationMetrics, average_precision, confusion_matrix,
+                           segmentation_metrics)
 
 __all__ = [
     'BACKENDS',
@@ -22,4 +25,8 @@ __all__ = [
     'TuningResult',
     'default_tuning_degrees',
     'tune_kernel_width',
+    'SegmentationMetrics',
+    'average_precision',
+    'confusion_matrix',
+    'segmentation_metrics',
 ]
