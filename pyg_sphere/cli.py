@@ -20,6 +20,8 @@ from .tasks import TASKS, TaskError, get_task
 
 #: the shared options whose defaults depend on the task
 _TASK_DEFAULTS = ('epochs', 'batch_size', 'lr', 'sampling', 'k')
+#: config entries learnt from the training data
+_FROM_DATA = ('input_scale', 'classes')
 
 
 class CLIError(TaskError):
@@ -145,7 +147,8 @@ def _train(args: argparse.Namespace) -> int:
         # every process checks (and none writes) before anything starts
         if args.resume and config_path.exists():
             saved = json.loads(config_path.read_text())
-            saved.pop('input_scale', None)
+            for key in _FROM_DATA:
+                saved.pop(key, None)
             if saved != json.loads(json.dumps(config)):
                 raise CLIError(f'--resume: the options differ from those of the run in '
                                f'{run_dir}')
@@ -168,6 +171,7 @@ def _train(args: argparse.Namespace) -> int:
             f'{len(data.test[1])} test samples of {X_train.size(1)} pixels x '
             f'{X_train.size(2)} channels ({t_data:.0f} s)', flush=True)
         config['input_scale'] = task.input_scale(data)
+        config['classes'] = list(data.class_names)
         if ctx.is_main:
             atomic_write_text(config_path, json.dumps(config, indent=2) + '\n')
         torch.manual_seed(args.seed)

@@ -2,9 +2,11 @@
 DeepSphere paper, runnable without downloads."""
 from ._base import Task, TaskData, TaskError
 from .cosmology import CosmologyTask
+from .shapes import ShapesTask
+from .climate import ClimateTask
 
 #: name -> task, in the order the command line lists them
-TASKS = {'cosmology': CosmologyTask()}
+TASKS = {'cosmology': CosmologyTask(), 'shapes': ShapesTask(), 'climate': ClimateTask()}
 
 
 def get_task(name: str) -> Task:
@@ -14,4 +16,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-__all__ = ['TASKS', 'Task', 'TaskData', 'TaskError', 'get_task', 'CosmologyTask']
+__all__ = ['TASKS', 'Task', 'TaskData', 'TaskError', 'get_task', 'CosmologyTask', 'ShapesTask', 'ClimateTask']
