@@ -86,7 +86,8 @@ def test_shapes_train_predict(tmp_path, capsys):
     run = tmp_path / 'run'
     summary = json.loads((run / 'summary.json').read_text())
     assert 'test_rotated' in summary and 'accuracy' in summary['test_rotated']
-    assert 'channel_statistics' in summary['baselines']
+    assert {'channel_statistics', 'channel_statistics_rotated', 'dense_readout',
+            'dense_readout_rotated'} <= set(summary['baselines'])
     config = json.loads((run / 'config.json').read_text())
     assert len(config['classes']) == np.asarray(summary['test']['confusion']).shape[0]
     out = capsys.readouterr().out

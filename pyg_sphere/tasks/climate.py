@@ -28,7 +28,7 @@ _SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 
 class ClimateTask(Task):
     name = 'climate'
-    defaults = {'epochs': 10, 'batch_size': 8, 'lr': 1e-3, 'sampling': 'icosahedral', 'k': 8}
+    defaults = {'epochs': 20, 'batch_size': 8, 'lr': 1e-3, 'sampling': 'icosahedral', 'k': 8}
     samplings = ('icosahedral', 'healpix')
 
     def resolve(self, args: argparse.Namespace) -> Dict[str, Any]:
@@ -166,7 +166,7 @@ class ClimateTask(Task):
         pred = predict_proba(model, X[pick], device=device).argmax(-1)
         tmq = CLIMATE_CHANNELS.index('TMQ')
         maps, titles, kw = [], [], []
-        labels = list(data.class_names)
+        labels = ['background', 'TC', 'AR']
         for j, i in enumerate(pick):
             maps += [X[i, :, tmq].numpy(), y[i].numpy(), pred[j].numpy()]
             titles += [f'map {i}: TMQ (input)', 'true labels', 'predicted labels']

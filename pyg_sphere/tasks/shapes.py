@@ -89,7 +89,11 @@ class ShapesTask(Task):
                         test=sets['test'].tensors(), sampling=self.sampling(cfg),
                         class_names=list(sets['train'].classes), extra_tests=extra)
 
-    def model(self, cfg: Dict[str, Any]) -> torch.nn.Module:
+    def model(self, cfg: Dict[str, Any], readout: str = 'mean') -> torch.nn.Module:
+        """The SHREC'17 network (blocks of 16 ... 256 channels, K = 4, max
+        pooling, as many levels as the resolution allows), with the global
+        average readout ("FCN") or, for ``readout='dense'``, the flatten +
+        linear readout ("CNN") that is not rotation invariant."""
         from ..nn import DeepSphere
         from ..training import Standardize
         levels = pooling_levels(cfg['sampling'], cfg['resolution'], 5)
@@ -98,7 +102,7 @@ class ShapesTask(Task):
         scale = cfg.get('input_scale', {'mean': 0.0, 'std': 1.0})
         model = DeepSphere.shrec17(data=self.sampling(cfg), channels=channels,
                                    out_channels=num_classes or 1, k=cfg['k'],
-                                   pool='max' if levels else None)
+                                   pool='max' if levels else None, readout=readout)
         return Standardize(model, **scale)
 
     def input_scale(self, data: TaskData) -> Dict[str, Any]:
@@ -117,9 +121,30 @@ class ShapesTask(Task):
         f_train = features(data.train[0])
         clf = LinearClassifier().fit(f_train, data.train[1])
         out = {'channel_statistics': clf.score(features(data.test[0]), data.test[1])}
+        rotated = data.extra_tests.get('test_rotated')
+        if rotated is not None:
+            out['channel_statistics_rotated'] = clf.score(features(rotated[0]), rotated[1])
+        out.update(self._dense_readout(cfg, data))
+        return out
+
+    def _dense_readout(self, cfg: Dict[str, Any], data: TaskData) -> Dict[str, float]:
+        """The same network with the flatten + linear ("CNN") readout, trained
+        with the same settings: it is not rotation invariant, which the
+        rotated test set shows (the paper's FCN / CNN comparison)."""
+        import tempfile
+        from ..training import TrainConfig, evaluate, train_model
+        train_cfg = TrainConfig(**cfg['train'])
+        torch.manual_seed(train_cfg.seed)
+        model = self.model(cfg, readout='dense')
+        with tempfile.TemporaryDirectory() as tmp:
+            train_model(model, data.train, data.val, train_cfg, Path(tmp), progress=False,
+                        log=lambda line: None)
+            model.load_state_dict(torch.load(Path(tmp) / 'best.pt', weights_only=False,
+                                             map_location=train_cfg.device)['model'])
+        out = {'dense_readout': evaluate(model, *data.test, device=train_cfg.device)['accuracy']}
         if 'test_rotated' in data.extra_tests:
-            X, y = data.extra_tests['test_rotated']
-            out['channel_statistics_rotated'] = clf.score(features(X), y)
+            out['dense_readout_rotated'] = evaluate(model, *data.extra_tests['test_rotated'],
+                                                    device=train_cfg.device)['accuracy']
         return out
 
     def summary_lines(self, summary: Dict[str, Any]) -> List[str]:
@@ -131,6 +156,8 @@ class ShapesTask(Task):
             return f'  {name:<30} {fmt(a)} {fmt(r):>14}'
         rot = summary.get('test_rotated', {}).get('accuracy')
         lines.append(row('DeepSphere (FCN readout)', summary['test']['accuracy'], rot))
+        lines.append(row('same net, dense readout (CNN)', b.get('dense_readout'),
+                         b.get('dense_readout_rotated')))
         lines.append(row('channel-statistics baseline', b.get('channel_statistics'),
                          b.get('channel_statistics_rotated')))
         return lines
