@@ -54,12 +54,12 @@ def _parser() -> argparse.ArgumentParser:
                        help=f'Adam learning rate (default: {task_defaults("lr")})')
     train.add_argument('--sampling', default=None,
                        help='sampling of the maps: cosmology healpix; shapes healpix, '
-                            'icosahedral, equiangular, cubed; climate icosahedral, healpix '
+                            'icosahedral, equiangular; climate icosahedral, healpix '
                             f'(default: {task_defaults("sampling")})')
     train.add_argument('--nside', type=int, default=None,
-                       help='resolution: HEALPix nside, icosahedral / cubed subdivisions, '
+                       help='resolution: HEALPix nside, icosahedral subdivisions, '
                             'equiangular nlat (default: cosmology nside 64, shapes nside 16, '
-                            'climate level 5)')
+                            'climate icosahedral level 5 / HEALPix nside 32)')
     train.add_argument('--k', type=int, default=None,
                        help=f'neighbours per pixel (default: {task_defaults("k")})')
     train.add_argument('--n-maps', type=int, default=None,
@@ -72,8 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                        help='cosmology: std of the white noise added to the maps '
                             '(default: the dataset default)')
     train.add_argument('--rotate', default=None,
-                       help="shapes: rotations of the training shapes, 'none' or 'so3' "
-                            "(default: none; the test set is also scored rotated)")
+                       help="shapes: random rotations of the training, validation and test "
+                            "shapes, 'none', 'z' or 'so3' (default: none; unless so3, an "
+                            "SO(3)-rotated test set is also scored)")
     train.add_argument('--data-dir', default=None,
                        help='shapes: a folder of meshes, one subfolder per class '
                             '(ModelNet / SHREC layout); climate: a netCDF file or folder '

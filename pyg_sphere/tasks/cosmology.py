@@ -95,13 +95,13 @@ class CosmologyTask(Task):
         from ..plotting import plot_maps
         from ..training import predict_proba
         X, y = data.test
-        pick = [int(torch.nonzero(y == c)[0]) for c in range(2) for _ in [0]
-                if (y == c).any()]
-        pick += [i for i in range(min(4, len(y))) if i not in pick][:4 - len(pick)]
+        # two test patches of each class (noise included), with the predicted class
+        pick = [int(i) for c in range(2) for i in torch.nonzero(y == c).view(-1)[:2]]
         prob = predict_proba(model, X[pick], device=device)
-        titles = [f'true {data.class_names[int(y[i])]}, p = {float(p[1]):.2f} for class 1'
+        titles = [f'true {data.class_names[int(y[i])]}, predicted '
+                  f'{data.class_names[int(p.argmax())]} (p = {float(p.max()):.2f})'
                   for i, p in zip(pick, prob)]
-        maps = [(X[i, :, 0] + 0).numpy() for i in pick]
+        maps = [X[i, :, 0].numpy() for i in pick]
         plot_maps(maps, data.sampling, titles, run_dir / 'inputs.png', ncols=2)
         return ['inputs.png']
 
