@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, Dataset
 
+from ._progress import progress as _progress
 from .._validation import _got, check_choice, check_int, check_pos
 from ..samplings import xyz_to_lonlat
 from . import _cache
@@ -509,16 +510,6 @@ def _seed_sequence(seed: Any) -> np.random.SeedSequence:
 
 
 # -- dataset ---------------------------------------------------------------------
-
-
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    if enabled:
-        try:
-            from tqdm.auto import tqdm
-            return tqdm(total=total, desc=desc)
-        except ImportError:  # pragma: no cover - tqdm is a dependency
-            pass
-    return None
 
 
 def _check_stats(stats: Any) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
+from ._progress import progress as _progress
 from .._validation import check_choice, check_int, is_power_of_two
 from ..samplings import healpix
 from . import _cache, _cosmo_sim
@@ -313,23 +314,6 @@ def _check_not_bootstrapping() -> None:
         raise RuntimeError("generate_maps() was called while a worker process was "
                            "importing the main module. Protect the entry point of your "
                            "script with `if __name__ == '__main__':`")
-
-
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    if enabled:
-        try:
-            from tqdm.auto import tqdm
-            return tqdm(total=total, desc=desc)
-        except ImportError:
-            pass
-
-    class _Silent:
-        def update(self, n: int = 1) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-    return _Silent()
 
 
 def _new_manifest(config: CosmologyConfig, key: str, versions: Dict[str, Any],

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
+from ._progress import progress as _progress
 from .._validation import _got, check_choice, check_int, check_pos
 from ..transforms.mesh_projection import (MESH_CENTERS, MESH_CHANNELS, MESH_ROTATIONS,
                                           _check_translate, _describe_sampling, project_mesh)
@@ -306,20 +307,6 @@ def _pose(rng: np.random.Generator, rotate: str, translate: float
         direction = rng.standard_normal(3)
         translation = direction / np.linalg.norm(direction) * rng.uniform() * translate
     return rotation, translation
-
-
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    if enabled:
-        from tqdm.auto import tqdm
-        return tqdm(total=total, desc=desc)
-
-    class _Silent:
-        def update(self, n: int = 1) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-    return _Silent()
 
 
 def _digest(params: Dict[str, Any]) -> str:
