@@ -102,7 +102,10 @@ class CosmologyTask(Task):
                   f'{data.class_names[int(p.argmax())]} (p = {float(p.max()):.2f})'
                   for i, p in zip(pick, prob)]
         maps = [X[i, :, 0].numpy() for i in pick]
-        plot_maps(maps, data.sampling, titles, run_dir / 'inputs.png', ncols=2)
+        test = data.info.get('sets', {}).get('test')
+        where = ([test.patch_data(int(test.patches[i])) for i in pick] if test is not None
+                 else data.sampling)  # each patch at its own base pixel
+        plot_maps(maps, where, titles, run_dir / 'inputs.png', ncols=2)
         return ['inputs.png']
 
     def predict(self, run_dir: Path, cfg: Dict[str, Any], model: torch.nn.Module,
