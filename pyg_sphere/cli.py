@@ -107,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The options of a run that change its results: what ``--resume``
+    requires to be unchanged (not the device, the workers or the cache)."""
+    out = json.loads(json.dumps(config))
+    for key in _FROM_DATA + ('workers', 'data_root'):
+        out.pop(key, None)
+    out.get('train', {}).pop('device', None)
+    return out
+
+
 def _check_device(device: str) -> None:
     if device != 'cpu' and device.split(':')[0] != 'cuda':
         raise CLIError(f"--device: expected 'cpu', 'cuda' or 'cuda:N' (got '{device}')")
@@ -135,6 +145,7 @@ def _resolve(args: argparse.Namespace) -> Dict[str, Any]:
 def _train(args: argparse.Namespace) -> int:
     from .training import (TrainConfig, atomic_write_text, evaluate, init_from_env,
                            shutdown, train_model)
+    from .training.loop import json_safe
     _check_device(args.device)
     config = _resolve(args)
     task = get_task(args.task)
@@ -148,17 +159,13 @@ def _train(args: argparse.Namespace) -> int:
         # every process checks (and none writes) before anything starts
         if args.resume and config_path.exists():
             saved = json.loads(config_path.read_text())
-            for key in _FROM_DATA:
-                saved.pop(key, None)
-            if saved != json.loads(json.dumps(config)):
+            if _comparable(saved) != _comparable(config):
                 raise CLIError(f'--resume: the options differ from those of the run in '
                                f'{run_dir}')
         elif not args.resume and (run_dir / 'last.pt').exists():
             raise CLIError(f'{run_dir} already holds a run: pass --resume to continue it '
                            f'or choose another --out')
         ctx.barrier()
-        if ctx.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         say(f'[1/3] data: {args.task} (simulated on first use, then cached) ...', flush=True)
         if ctx.is_main:  # rank 0 fills the cache; the others then read it
@@ -173,10 +180,11 @@ def _train(args: argparse.Namespace) -> int:
             f'{X_train.size(2)} channels ({t_data:.0f} s)', flush=True)
         config['input_scale'] = task.input_scale(data)
         config['classes'] = list(data.class_names)
-        if ctx.is_main:
-            atomic_write_text(config_path, json.dumps(config, indent=2) + '\n')
         torch.manual_seed(args.seed)
-        model = task.model(config)
+        model = task.model(config)  # before anything is written: a bad option fails here
+        if ctx.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(config_path, json.dumps(config, indent=2) + '\n')
         n_params = sum(p.numel() for p in model.parameters())
         say(f'[2/3] training {getattr(model, "model", model).__class__.__name__} '
             f'({n_params:,} parameters) on {args.device}' +
@@ -205,10 +213,10 @@ def _train(args: argparse.Namespace) -> int:
                                'device': args.device, 'processes': ctx.world_size}
     summary['seconds'] = {'data': t_data, 'train': t_train,
                           'total': time.perf_counter() - t0}
-    atomic_write_text(run_dir / 'summary.json', json.dumps(summary, indent=2) + '\n')
+    atomic_write_text(run_dir / 'summary.json', json.dumps(json_safe(summary), indent=2) + '\n')
     plots = _plots(task, run_dir, config, model, data, summary, args.device)
     summary['seconds']['total'] = time.perf_counter() - t0
-    atomic_write_text(run_dir / 'summary.json', json.dumps(summary, indent=2) + '\n')
+    atomic_write_text(run_dir / 'summary.json', json.dumps(json_safe(summary), indent=2) + '\n')
     print(_summary_text(task, summary, run_dir, plots))
     return 0
 
@@ -259,6 +267,7 @@ def _load_run(run_dir: Path, device: str) -> tuple:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .training import evaluate
+    from .training.loop import json_safe
     task, config, model = _load_run(Path(args.run_dir), args.device)
     data = task.load(config, progress=False)
     objective = task.objective(config, data)
@@ -266,12 +275,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     for name, xy in {'test': data.test, **data.extra_tests}.items():
         metrics = evaluate(model, *xy, device=args.device, objective=objective)
         out[name] = {k: v for k, v in metrics.items()}
-    print(json.dumps(out))
+    print(json.dumps(json_safe(out)))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
+    if args.output is not None:
+        out = Path(args.output)
+        if out.is_dir():
+            raise CLIError(f'--output: {out} is a directory; expected a file name')
+        if not out.parent.is_dir():
+            raise CLIError(f'--output: no such directory: {out.parent}')
     task, config, model = _load_run(run_dir, args.device)
     out = task.predict(run_dir, config, model, args.inputs, args.output, args.device)
     print(f'predictions written to {out}')

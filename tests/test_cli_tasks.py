@@ -24,7 +24,7 @@ def shapes_args(tmp_path, out='run', *extra):
             '--batch-size', '8', '--no-progress', *extra]
 
 
-def _write_netcdf(path, sampling_free_fields):
+def _write_netcdf(path, with_labels):
     from scipy.io import netcdf_file
     from pyg_sphere.datasets import CLIMATE_CHANNELS
     lat = np.linspace(-89, 89, 30)
@@ -39,7 +39,7 @@ def _write_netcdf(path, sampling_free_fields):
         for name in CLIMATE_CHANNELS:
             f.createVariable(name, 'f4', ('time', 'lat', 'lon'))[:] = \
                 rng.standard_normal((2, lat.size, lon.size))
-        if sampling_free_fields:
+        if with_labels:
             labels = np.zeros((2, lat.size, lon.size), dtype=np.int32)
             labels[:, 10:12, 5:9] = 2
             labels[:, 14, 20] = 1
@@ -62,7 +62,10 @@ def test_climate_train_evaluate_predict(tmp_path, capsys):
     assert evaluated['test']['mean_ap'] == pytest.approx(summary['test']['mean_ap'])
 
     nc = tmp_path / 'fields.nc'
-    _write_netcdf(nc, sampling_free_fields=False)
+    _write_netcdf(nc, with_labels=False)
+    assert cli.main(['predict', str(run), str(nc), '--output',
+                     str(tmp_path / 'nowhere' / 'p.npz')]) == 2
+    assert 'no such directory' in capsys.readouterr().err
     assert cli.main(['predict', str(run), str(nc), '--output', str(tmp_path / 'p.npz')]) == 0
     pred = np.load(tmp_path / 'p.npz')
     assert pred['labels'].shape == (2, 162)
@@ -75,7 +78,7 @@ def test_climate_user_netcdf_data(tmp_path, capsys):
     folder = tmp_path / 'nc'
     folder.mkdir()
     for i in range(3):
-        _write_netcdf(folder / f'part{i}.nc', sampling_free_fields=True)
+        _write_netcdf(folder / f'part{i}.nc', with_labels=True)
     assert cli.main(climate_args(tmp_path, 'user', '--data-dir', str(folder))) == 0
     out = capsys.readouterr().out
     assert '4 train / 1 val / 1 test samples of 162 pixels x 16 channels' in out
@@ -116,7 +119,13 @@ def test_task_option_errors(tmp_path, capsys):
         (['train', 'climate', '--k', '0'], '--k'),
         (['train', 'climate', '--device', 'tpu'], '--device'),
         (['predict', str(tmp_path), 'x.nc'], 'not a finished run'),
+        (['train', 'cosmology', '--patch-order', '3'], '--patch-order'),
+        (['train', 'cosmology', '--rotate', 'so3'], 'not an option of the cosmology task'),
+        (['train', 'climate', '--nside', '0'], 'coarsened at least once'),
+        (['train', 'shapes', '--data-dir', str(tmp_path / 'empty'), '--data-root',
+          str(tmp_path / 'cache')], "--data-dir: Expected 'root' to hold class folders"),
     ]
+    (tmp_path / 'empty').mkdir()
     for argv, message in cases:
         assert cli.main(argv + ['--out', str(tmp_path / 'x')] if argv[0] == 'train'
                         else argv) == 2, argv

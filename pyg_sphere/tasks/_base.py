@@ -84,6 +84,19 @@ class Task:
         raise TaskError(f"task '{self.name}' has no predict command")
 
 
+def absolute_root(path: Optional[str]) -> Optional[str]:
+    """A cache folder as an absolute path, so that ``evaluate`` run from
+    another folder finds the same data (:obj:`None` stays the default)."""
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def reject_options(task: str, args: argparse.Namespace, names: Sequence[str]) -> None:
+    """Refuse options given on the command line that ``task`` does not use."""
+    for name in names:
+        if getattr(args, name, None) is not None:
+            raise TaskError(f'--{name.replace("_", "-")}: not an option of the {task} task')
+
+
 def check_sampling(task: str, value: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise TaskError(f"--sampling: the {task} task supports {', '.join(allowed)} "

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import Task, TaskData, TaskError
+from ._base import Task, TaskData, TaskError, absolute_root, reject_options
 from ._samplings import build_sampling, check_resolution_sampling, pooling_levels
 
 #: training maps simulated by default (val and test get a quarter each)
@@ -38,10 +38,10 @@ class ClimateTask(Task):
         n = DEFAULT_TRAIN_MAPS if args.n_maps is None else args.n_maps
         if n < 4:
             raise TaskError(f'--n-maps: expected at least 4 training maps (got {n})')
-        for name in ('patch_order', 'noise_std', 'rotate'):
-            if getattr(args, name) is not None:
-                raise TaskError(f'--{name.replace("_", "-")}: not an option of the climate '
-                                f'task')
+        reject_options(self.name, args, ('patch_order', 'noise_std', 'rotate'))
+        if pooling_levels(args.sampling, res, 5) < 1:
+            raise TaskError(f'--nside: the U-Net needs a sampling that can be coarsened at '
+                            f'least once (got {args.sampling} at {res})')
         data_dir = None
         if args.data_dir is not None:
             path = Path(args.data_dir).expanduser()
@@ -49,7 +49,7 @@ class ClimateTask(Task):
                 raise TaskError(f'--data-dir: no such file or directory: {path}')
             data_dir = str(path.resolve())
         return {'sampling': args.sampling, 'resolution': res, 'k': args.k, 'n_maps': n,
-                'data_dir': data_dir, 'seed': args.seed, 'data_root': args.data_root}
+                'data_dir': data_dir, 'seed': args.seed, 'data_root': absolute_root(args.data_root)}
 
     def sampling(self, cfg: Dict[str, Any]) -> Data:
         return build_sampling(cfg['sampling'], cfg['resolution'])
@@ -61,7 +61,8 @@ class ClimateTask(Task):
         return str(root / 'climate')
 
     def _user_data(self, cfg: Dict[str, Any]) -> Dict[str, Any]:
-        """Time steps of the user's netCDF file(s), split 70 / 15 / 15."""
+        """Time steps of the user's netCDF file(s) in (file, time) order, split
+        70 / 15 / 15 into contiguous blocks."""
         from ..datasets import CLIMATE_CHANNELS, load_netcdf
         path = Path(cfg['data_dir'])
         files = sorted(path.glob('*.nc')) if path.is_dir() else [path]
@@ -79,11 +80,13 @@ class ClimateTask(Task):
         if X.size(0) < 3:
             raise TaskError(f'--data-dir: expected at least 3 time steps to split into '
                             f'train / val / test (got {X.size(0)})')
-        perm = torch.randperm(X.size(0), generator=torch.Generator().manual_seed(cfg['seed']))
+        # contiguous blocks in (file, time) order: neighbouring time steps are
+        # nearly the same map, so a random split would leak test into train
         n_val = max(1, round(_SPLIT_FRACTIONS[1] * X.size(0)))
         n_test = max(1, round(_SPLIT_FRACTIONS[2] * X.size(0)))
-        parts = {'test': perm[:n_test], 'val': perm[n_test:n_test + n_val],
-                 'train': perm[n_test + n_val:]}
+        n_train = X.size(0) - n_val - n_test
+        parts = {'train': slice(0, n_train), 'val': slice(n_train, n_train + n_val),
+                 'test': slice(n_train + n_val, None)}
         return {k: (X[v], y[v]) for k, v in parts.items()}
 
     def load(self, cfg: Dict[str, Any], progress: bool) -> TaskData:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import Task, TaskData, TaskError, check_sampling
+from ._base import Task, TaskData, TaskError, absolute_root, check_sampling, reject_options
 from ._maps import read_healpix_map
 
 
@@ -25,6 +25,7 @@ class CosmologyTask(Task):
     def resolve(self, args: argparse.Namespace) -> Dict[str, Any]:
         from ..datasets import DEFAULT_NOISE_STD, DEFAULT_PATCH_ORDER, CosmologyConfig
         check_sampling(self.name, args.sampling, self.samplings)
+        reject_options(self.name, args, ('rotate', 'data_dir'))
         data: Dict[str, Any] = {'seed': args.seed}
         if args.nside is not None:
             data['nside'] = args.nside
@@ -36,11 +37,15 @@ class CosmologyTask(Task):
             raise TaskError(str(err)) from None
         order = DEFAULT_PATCH_ORDER if args.patch_order is None else \
             (None if args.patch_order == 0 else args.patch_order)
+        nside = CosmologyConfig(**data).nside
+        if order is not None and (order < 1 or nside % order or order & (order - 1)):
+            raise TaskError(f'--patch-order: expected 0 (full sky) or a power of two dividing '
+                            f'nside {nside} (got {args.patch_order})')
         noise = DEFAULT_NOISE_STD if args.noise_std is None else args.noise_std
         if not noise >= 0:
             raise TaskError(f"--noise-std: expected a value >= 0 (got {noise})")
         return {'data': data, 'patch_order': order, 'noise_std': noise,
-                'data_root': args.data_root, 'workers': args.workers, 'k': args.k}
+                'data_root': absolute_root(args.data_root), 'workers': args.workers, 'k': args.k}
 
     def _sets(self, cfg: Dict[str, Any], progress: bool, splits: Sequence[str]) -> Dict[str, Any]:
         from ..datasets import CosmologyConfig, CosmologyMaps

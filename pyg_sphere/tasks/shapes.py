@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import Task, TaskData, TaskError
+from ._base import Task, TaskData, TaskError, absolute_root, reject_options
 from ._samplings import build_sampling, check_resolution_sampling, pooling_levels
 
 #: default shapes per class of the training split (val and test get a quarter)
@@ -47,12 +47,10 @@ class ShapesTask(Task):
             if not folder.is_dir():
                 raise TaskError(f'--data-dir: no such directory: {folder}')
             data_dir = str(folder.resolve())
-        for name in ('patch_order', 'noise_std'):
-            if getattr(args, name) is not None:
-                raise TaskError(f'--{name.replace("_", "-")}: not an option of the shapes task')
+        reject_options(self.name, args, ('patch_order', 'noise_std'))
         return {'sampling': args.sampling, 'resolution': res, 'k': args.k,
                 'n_per_class': n, 'rotate': rotate, 'translate': TRANSLATE,
-                'data_dir': data_dir, 'seed': args.seed, 'data_root': args.data_root}
+                'data_dir': data_dir, 'seed': args.seed, 'data_root': absolute_root(args.data_root)}
 
     def sampling(self, cfg: Dict[str, Any]) -> Data:
         return build_sampling(cfg['sampling'], cfg['resolution'])
@@ -77,7 +75,8 @@ class ShapesTask(Task):
                               translate=translate, seed=cfg['seed'],
                               cache_dir=str(self._root(cfg)), log=progress)
         except (ValueError, ImportError) as err:
-            raise TaskError(str(err)) from None
+            where = '' if cfg['data_dir'] is None else '--data-dir: '
+            raise TaskError(f'{where}{err}') from None
 
     def load(self, cfg: Dict[str, Any], progress: bool) -> TaskData:
         sets = {split: self._split(cfg, split, cfg['rotate'], progress)

@@ -104,9 +104,9 @@ class GlobalBatchNorm(torch.nn.BatchNorm1d):
         from torch.distributed.nn.functional import all_reduce
         dims = [0] + list(range(2, x.dim()))
         count = x.numel() // x.size(1)
-        x64 = x.double()
-        stats = torch.cat([x64.sum(dims), (x64 * x64).sum(dims),
-                           x64.new_tensor([float(count)])])
+        stats = torch.cat([x.sum(dims, dtype=torch.float64),
+                           x.square().sum(dims, dtype=torch.float64),
+                           torch.tensor([float(count)], dtype=torch.float64, device=x.device)])
         with warnings.catch_warnings():  # deprecated in favour of a private module
             warnings.simplefilter('ignore', FutureWarning)
             stats = all_reduce(stats)
@@ -124,8 +124,9 @@ class GlobalBatchNorm(torch.nn.BatchNorm1d):
                 self.running_mean.mul_(1 - factor).add_(factor * mean.to(x.dtype))
                 self.running_var.mul_(1 - factor).add_(factor * unbiased.to(x.dtype))
         shape = [1, c] + [1] * (x.dim() - 2)
-        out = (x64 - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
-        out = out.to(x.dtype)
+        # only the sums need float64; normalise in the input's dtype
+        inv_std = torch.rsqrt(var + self.eps).to(x.dtype)
+        out = (x - mean.to(x.dtype).view(shape)) * inv_std.view(shape)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
         return out

@@ -12,6 +12,7 @@ makes the same steps as a run on one.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple, Union
@@ -38,6 +39,18 @@ class Standardize(torch.nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model((x - self.mean) / self.std)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN / infinite float replaced by :obj:`None`, so
+    that ``json.dumps`` writes valid JSON (``null``, not ``NaN``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
@@ -115,6 +128,10 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
         The last epoch's metrics.
     """
     objective = objective or Classification()
+    if config.batch_size < ctx.world_size:
+        raise ValueError(f"Expected 'batch_size' >= the number of processes "
+                         f"({ctx.world_size}), so that every process gets samples (got "
+                         f"{config.batch_size})")
     run_dir = Path(run_dir)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +168,11 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
     X, y = train
     n = X.size(0)
     world, rank = ctx.world_size, ctx.rank
+    short = n % config.batch_size
+    if 0 < short < world and ctx.is_main:
+        log(f'note: the last batch of each epoch ({short} samples) is smaller than the number '
+            f'of processes ({world}) and is skipped, so this run makes one step per epoch '
+            f'fewer than a single-process run')
     last: Dict[str, Any] = {}
     for epoch in range(start_epoch, config.epochs):
         net.train()
@@ -185,7 +207,7 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
             seen += yb.size(0)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f'{total / max(seen * world, 1):.3f}')
+                bar.set_postfix(loss=f'{total / max(seen, 1):.3f}')
         if bar is not None:
             bar.close()
         total = all_reduce_sum(total, ctx, device if device.type == 'cuda' else None)
@@ -198,9 +220,13 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
         last.update({f'val_{k}': v for k, v in val_metrics.items()
                      if isinstance(v, (int, float))})
         last.update({'lr': sched.get_last_lr()[0], 'seconds': time.perf_counter() - t0})
-        improved = val_metrics['score'] > best
-        if improved:
-            best = val_metrics['score']
+        score = val_metrics['score']
+        # a NaN score (e.g. no event pixel in the validation set) never
+        # improves, but the first epoch always leaves a best checkpoint
+        improved = (math.isfinite(score) and score > best) or not (
+            best_path.exists() or epoch > start_epoch)
+        if improved and math.isfinite(score):
+            best = score
         if ctx.is_main:
             if improved:
                 atomic_save({'model': model.state_dict(), 'epoch': epoch, 'metrics': last},
@@ -209,7 +235,7 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
                          'scheduler': sched.state_dict(), 'epoch': epoch, 'best': best,
                          'rng': torch.get_rng_state()}, last_path)
             with open(metrics_path, 'a') as f:
-                f.write(json.dumps(last) + '\n')
+                f.write(json.dumps(json_safe(last)) + '\n')
             name = objective.score_name
             log(f'epoch {epoch + 1:3d}: train loss {last["train_loss"]:.4f} acc '
                 f'{last["train_accuracy"]:.3f} | val loss {last["val_loss"]:.4f} {name} '

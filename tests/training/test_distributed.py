@@ -101,3 +101,67 @@ def test_global_batch_norm_is_batch_norm_in_one_process():
     x = torch.randn(10, 3)
     ref = torch.nn.functional.batch_norm(model[0](x), None, None, training=True)
     torch.testing.assert_close(model(x), ref)
+
+
+def _bn_rank(rank, world, port, x, out_dir):
+    import os
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch.distributed.init_process_group('gloo', rank=rank, world_size=world)
+    torch.manual_seed(0)
+    bn = GlobalBatchNorm(3, momentum=None)
+    bn.weight.data = torch.tensor([1.5, 0.5, 2.0])
+    bn.bias.data = torch.tensor([0.1, -0.2, 0.3])
+    part = x[rank::world].clone().requires_grad_(True)
+    for _ in range(2):  # two steps: the cumulative running average (momentum=None)
+        out = bn(part)
+    g = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
+    (out * g[rank::world]).sum().backward()
+    torch.save({'out': out.detach(), 'grad': part.grad, 'mean': bn.running_mean,
+                'var': bn.running_var, 'wgrad': bn.weight.grad}, out_dir / f'rank{rank}.pt')
+    torch.distributed.destroy_process_group()
+
+
+def test_global_batch_norm_over_two_processes_is_batch_norm_of_the_batch(tmp_path):
+    x = torch.randn(10, 3, 5, generator=torch.Generator().manual_seed(2)) * 3 + 1
+    mp.spawn(_bn_rank, args=(2, _free_port(), x, tmp_path), nprocs=2, join=True)
+    ref = torch.nn.BatchNorm1d(3, momentum=None)
+    ref.weight.data = torch.tensor([1.5, 0.5, 2.0])
+    ref.bias.data = torch.tensor([0.1, -0.2, 0.3])
+    xr = x.clone().requires_grad_(True)
+    for _ in range(2):
+        out = ref(xr)
+    g = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
+    (out * g).sum().backward()
+    ranks = [torch.load(tmp_path / f'rank{r}.pt') for r in range(2)]
+    got = torch.empty_like(out)
+    grad = torch.empty_like(xr.grad)
+    for r, res in enumerate(ranks):
+        got[r::2], grad[r::2] = res['out'], res['grad']
+        torch.testing.assert_close(res['mean'], ref.running_mean)
+        torch.testing.assert_close(res['var'], ref.running_var)
+    torch.testing.assert_close(got, out.detach())
+    torch.testing.assert_close(grad, xr.grad, rtol=1e-4, atol=1e-5)
+    # the affine parameters' gradients are per-rank parts that DDP sums
+    torch.testing.assert_close(ranks[0]['wgrad'] + ranks[1]['wgrad'], ref.weight.grad,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_batch_smaller_than_world_is_refused(tmp_path):
+    model, objective, train, val = _problem('classification')
+    cfg = TrainConfig(epochs=1, batch_size=1, seed=0)
+    with pytest.raises(ValueError, match="'batch_size' >= the number of processes"):
+        train_model(model, train, val, cfg, tmp_path, objective,
+                    ctx=DistContext(rank=0, world_size=2), progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_nan_validation_score_still_leaves_a_best_checkpoint(tmp_path):
+    import json
+    model, objective, train, val = _problem('segmentation')
+    val = (val[0], torch.zeros_like(val[1]))  # no event pixel: mean AP is undefined (NaN)
+    train_model(model, train, val, TrainConfig(epochs=2, batch_size=7, seed=0), tmp_path,
+                objective, progress=False, log=lambda s: None)
+    assert (tmp_path / 'best.pt').exists()
+    rows = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+    assert [r['val_mean_ap'] for r in rows] == [None, None]
