@@ -191,6 +191,8 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
             if noise_std > 0:
                 xb = xb + noise_std * torch.randn(xb.shape, generator=noise_gen, dtype=xb.dtype)
             norm = objective.normalizer(y[idx])
+            if norm <= 0:  # only zero-weight labels: nothing to learn (same on every rank)
+                continue
             mine = slice(rank, None, world)
             xb, yb = xb[mine].to(device), y[idx][mine].to(device)
             logits = net(xb)
