@@ -156,3 +156,32 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert s2['processes'] == 2
     assert s2['test']['mean_ap'] == pytest.approx(s1['test']['mean_ap'], abs=1e-3)
     assert not list((tmp_path / 'ddp').glob('.*.tmp'))
+
+
+def test_climate_predict_healpix_fits_ring_nested_and_npy_agree(tmp_path, capsys):
+    import healpy as hp
+    from pyg_sphere.datasets import ClimateEvents
+    from pyg_sphere.samplings import healpix
+    args = ['train', 'climate', '--sampling', 'healpix', '--nside', '4', '--out',
+            str(tmp_path / 'run'), '--data-root', str(tmp_path / 'data'), '--n-maps', '4',
+            '--epochs', '1', '--batch-size', '4', '--no-progress']
+    assert cli.main(args) == 0
+    X, _ = ClimateEvents(healpix(4), 'test', n_maps=1, seed=7, standardize=False).tensors()
+    fields = X[0].numpy().astype(np.float64)          # [192, 16], NESTED, physical units
+    np.save(tmp_path / 'x.npy', fields)
+    hp.write_map(str(tmp_path / 'nest.fits'), list(fields.T), nest=True, dtype=np.float64)
+    hp.write_map(str(tmp_path / 'ring.fits'), [hp.reorder(f, n2r=True) for f in fields.T],
+                 nest=False, dtype=np.float64)
+    out = tmp_path / 'p.npz'
+    assert cli.main(['predict', str(tmp_path / 'run'), str(tmp_path / 'x.npy'),
+                     str(tmp_path / 'nest.fits'), str(tmp_path / 'ring.fits'),
+                     '--output', str(out)]) == 0
+    prob = np.load(out)['probabilities']
+    assert prob.shape == (3, 192, 3)
+    np.testing.assert_allclose(prob[1], prob[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prob[2], prob[0], rtol=1e-5, atol=1e-6)
+    capsys.readouterr()
+    np.save(tmp_path / 'bad.npy', fields[:, :5])
+    assert cli.main(['predict', str(tmp_path / 'run'), str(tmp_path / 'bad.npy')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'expected an array [192, 16]' in err

@@ -8,6 +8,33 @@ import numpy as np
 from ._base import TaskError
 
 
+def read_healpix_fields(path: Path, nside: int, count: int) -> np.ndarray:
+    """``count`` fields of a HEALPix FITS file as a NESTED float64 array
+    ``[12 nside^2, count]`` (fields in file order; RING files are reordered)."""
+    import healpy as hp
+    path = Path(path)
+    if not path.exists():
+        raise TaskError(f'{path}: no such file')
+    try:
+        values, header = hp.read_map(str(path), field=tuple(range(count)), nest=None, h=True,
+                                     dtype=np.float64)
+    except IndexError:
+        raise TaskError(f'{path}: expected {count} fields (one per input channel)') from None
+    except Exception as err:  # healpy raises many kinds of errors
+        raise TaskError(f'{path}: cannot read a HEALPix map ({err})') from None
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    if values.shape[1] != 12 * nside * nside:
+        raise TaskError(f'{path}: expected maps of nside {nside} ({12 * nside * nside} '
+                        f'pixels), got {values.shape[1]} pixels')
+    bad = ~np.isfinite(values) | (values == hp.UNSEEN)
+    if bad.any():
+        raise TaskError(f'{path}: {int(bad.sum())} NaN / UNSEEN pixels; fill or mask them first')
+    ordering = str(dict(header).get('ORDERING', 'RING')).strip().upper()
+    if not ordering.startswith('NEST'):
+        values = np.stack([hp.reorder(v, r2n=True) for v in values])
+    return values.T
+
+
 def read_healpix_map(path: Path, nside: int, field: int = 0) -> np.ndarray:
     """A HEALPix map as a NESTED float64 array of ``12 nside^2`` pixels.
 

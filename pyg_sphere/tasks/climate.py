@@ -179,20 +179,53 @@ class ClimateTask(Task):
                   map_kwargs=kw)
         return ['predictions.png']
 
+    def _read_input(self, path: Path, cfg: Dict[str, Any], sampling: Data) -> torch.Tensor:
+        """Fields ``[T, n, 16]`` in physical units from a netCDF file (lat-lon,
+        interpolated), a ``.npy`` array ``[n, 16]`` or ``[T, n, 16]`` on the
+        run's pixels, or, for a HEALPix run, a FITS file of 16 fields (RING or
+        NESTED)."""
+        from ..datasets import CLIMATE_CHANNELS, load_netcdf
+        from ._maps import read_healpix_fields
+        c, n = len(CLIMATE_CHANNELS), sampling.num_nodes
+        if not path.exists():
+            raise TaskError(f'{path}: no such file')
+        suffix = path.suffix.lower()
+        if suffix == '.nc':
+            try:
+                return load_netcdf(path, sampling, CLIMATE_CHANNELS).x
+            except (ValueError, KeyError, OSError, ImportError) as err:
+                raise TaskError(f'{path}: {err}') from None
+        if suffix == '.npy':
+            try:
+                values = np.load(path, allow_pickle=False)
+            except Exception as err:
+                raise TaskError(f'{path}: cannot read a .npy array ({err})') from None
+            if values.ndim == 2:
+                values = values[None]
+            if values.ndim != 3 or values.shape[1:] != (n, c):
+                raise TaskError(f'{path}: expected an array [{n}, {c}] or [T, {n}, {c}] '
+                                f'(pixels of the run, channels {", ".join(CLIMATE_CHANNELS)}), '
+                                f'got shape {values.shape}')
+            if not np.isfinite(values).all():
+                raise TaskError(f'{path}: {int((~np.isfinite(values)).sum())} NaN / infinite '
+                                f'values; fill them first')
+            return torch.from_numpy(values.astype(np.float32))
+        if suffix in ('.fits', '.fit') or path.name.endswith('.fits.gz'):
+            if cfg['sampling'] != 'healpix':
+                raise TaskError(f'{path}: FITS maps need a run on the HEALPix sampling (this '
+                                f'run uses {cfg["sampling"]}); pass netCDF or .npy')
+            fields = read_healpix_fields(path, cfg['resolution'], c)
+            return torch.from_numpy(fields.astype(np.float32))[None]
+        raise TaskError(f'{path}: expected a netCDF (.nc), .npy or HEALPix FITS file')
+
     def predict(self, run_dir: Path, cfg: Dict[str, Any], model: torch.nn.Module,
                 inputs: Sequence[str], output: Optional[str], device: str) -> Path:
-        from ..datasets import CLIMATE_CHANNELS, load_netcdf
         from ..training import atomic_write_bytes, predict_proba
         sampling = self.sampling(cfg)
         xs, names = [], []
         for path in inputs:
-            if not Path(path).exists():
-                raise TaskError(f'{path}: no such file')
-            try:
-                xs.append(load_netcdf(path, sampling, CLIMATE_CHANNELS).x)
-                names += [str(path)] * xs[-1].size(0)
-            except (ValueError, KeyError, OSError, ImportError) as err:
-                raise TaskError(f'{path}: {err}') from None
+            xs.append(self._read_input(Path(path), cfg, sampling))
+            names += [str(path)] * xs[-1].size(0)
         X = torch.cat(xs)
         prob = predict_proba(model, X, device=device)
         out = Path(output) if output else run_dir / 'predictions.npz'
