@@ -6,7 +6,8 @@ from .shapes import ShapesTask
 from .climate import ClimateTask
 
 #: name -> task, in the order the command line lists them
-TASKS = {'cosmology': CosmologyTask(), 'shapes': ShapesTask(), 'climate': ClimateTask()}
+TASKS = {'cosmology': CosmologyTask(), 'shapes': ShapesTask(),
+         'climate': ClimateTask()}
 
 
 def get_task(name: str) -> Task:
@@ -16,4 +17,5 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-__all__ = ['TASKS', 'Task', 'TaskData', 'TaskError', 'get_task', 'CosmologyTask', 'ShapesTask', 'ClimateTask']
+__all__ = ['TASKS', 'Task', 'TaskData', 'TaskError', 'get_task', 'CosmologyTask', 'ShapesTask',
+           'ClimateTask']

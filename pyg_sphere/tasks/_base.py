@@ -90,6 +90,14 @@ def absolute_root(path: Optional[str]) -> Optional[str]:
     return None if path is None else str(Path(path).expanduser().resolve())
 
 
+def cache_dir(data_root: Optional[str], name: str) -> Path:
+    """The cache folder of a task's simulated data: ``DATA_ROOT/name``, by
+    default next to the cosmology cache (``~/.cache/pyg_sphere/name``)."""
+    from ..datasets import default_root
+    root = Path(data_root).expanduser() if data_root else default_root().parent
+    return root / name
+
+
 def reject_options(task: str, args: argparse.Namespace, names: Sequence[str]) -> None:
     """Refuse options given on the command line that ``task`` does not use."""
     for name in names:

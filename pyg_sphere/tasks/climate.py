@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import Task, TaskData, TaskError, absolute_root, reject_options
+from ._base import (Task, TaskData, TaskError, absolute_root, cache_dir,
+                    reject_options)
 from ._samplings import build_sampling, check_resolution_sampling, pooling_levels
 
 #: training maps simulated by default (val and test get a quarter each)
@@ -49,16 +50,11 @@ class ClimateTask(Task):
                 raise TaskError(f'--data-dir: no such file or directory: {path}')
             data_dir = str(path.resolve())
         return {'sampling': args.sampling, 'resolution': res, 'k': args.k, 'n_maps': n,
-                'data_dir': data_dir, 'seed': args.seed, 'data_root': absolute_root(args.data_root)}
+                'data_dir': data_dir, 'seed': args.seed,
+                'data_root': absolute_root(args.data_root)}
 
     def sampling(self, cfg: Dict[str, Any]) -> Data:
         return build_sampling(cfg['sampling'], cfg['resolution'])
-
-    def _root(self, cfg: Dict[str, Any]) -> str:
-        from ..datasets import default_root
-        root = Path(cfg['data_root']).expanduser() if cfg['data_root'] else \
-            default_root().parent
-        return str(root / 'climate')
 
     def _user_data(self, cfg: Dict[str, Any]) -> Dict[str, Any]:
         """Time steps of the user's netCDF file(s) in (file, time) order, split
@@ -95,11 +91,12 @@ class ClimateTask(Task):
             sets = self._user_data(cfg)
         else:
             sampling = self.sampling(cfg)
+            root = str(cache_dir(cfg['data_root'], 'climate'))
             small = max(cfg['n_maps'] // 4, 4)
             sets = {}
             for split, n in (('train', cfg['n_maps']), ('val', small), ('test', small)):
                 ds = ClimateEvents(sampling, split, n_maps=n, seed=cfg['seed'],
-                                   root=self._root(cfg), standardize=False, progress=progress)
+                                   root=root, standardize=False, progress=progress)
                 sets[split] = ds.tensors()
         return TaskData(train=sets['train'], val=sets['val'], test=sets['test'],
                         sampling=self.sampling(cfg), class_names=list(CLIMATE_CLASSES))

@@ -10,11 +10,11 @@ import io
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import Task, TaskData, TaskError, absolute_root, reject_options
+from ._base import (Task, TaskData, TaskError, absolute_root, cache_dir,
+                    reject_options)
 from ._samplings import build_sampling, check_resolution_sampling, pooling_levels
 
 #: default shapes per class of the training split (val and test get a quarter)
@@ -50,30 +50,26 @@ class ShapesTask(Task):
         reject_options(self.name, args, ('patch_order', 'noise_std'))
         return {'sampling': args.sampling, 'resolution': res, 'k': args.k,
                 'n_per_class': n, 'rotate': rotate, 'translate': TRANSLATE,
-                'data_dir': data_dir, 'seed': args.seed, 'data_root': absolute_root(args.data_root)}
+                'data_dir': data_dir, 'seed': args.seed,
+                'data_root': absolute_root(args.data_root)}
 
     def sampling(self, cfg: Dict[str, Any]) -> Data:
         return build_sampling(cfg['sampling'], cfg['resolution'])
-
-    def _root(self, cfg: Dict[str, Any]) -> Path:
-        from ..datasets import default_root
-        root = Path(cfg['data_root']).expanduser() if cfg['data_root'] else \
-            default_root().parent
-        return root / 'shapes'
 
     def _split(self, cfg: Dict[str, Any], split: str, rotate: str, progress: bool) -> Any:
         from ..datasets import MeshFolder, ProceduralShapes
         sampling = self.sampling(cfg)
         translate = cfg['translate'] if split == 'train' else 0.0
+        root = str(cache_dir(cfg['data_root'], 'shapes'))
         try:
             if cfg['data_dir'] is None:
                 n = cfg['n_per_class'] if split == 'train' else max(cfg['n_per_class'] // 4, 2)
                 return ProceduralShapes(sampling, split, n_per_class=n, seed=cfg['seed'],
                                         rotate=rotate, translate=translate,
-                                        root=str(self._root(cfg)), log=progress)
+                                        root=root, log=progress)
             return MeshFolder(cfg['data_dir'], sampling, split, rotate=rotate,
                               translate=translate, seed=cfg['seed'],
-                              cache_dir=str(self._root(cfg)), log=progress)
+                              cache_dir=root, log=progress)
         except (ValueError, ImportError) as err:
             where = '' if cfg['data_dir'] is None else '--data-dir: '
             raise TaskError(f'{where}{err}') from None
