@@ -93,6 +93,12 @@ class SphereSampling:
         return f'{self.name}({args})'
 
 
+# Datasets save ``Data`` objects holding a sampling descriptor; allow-listing it
+# lets them load with ``torch.load(weights_only=True)`` (PyG's first try).
+if hasattr(torch.serialization, 'add_safe_globals'):
+    torch.serialization.add_safe_globals([SphereSampling])
+
+
 def make_data(xyz: np.ndarray, sampling: SphereSampling, dtype: Optional[torch.dtype],
               **extra: Any) -> Data:
     """Wrap float64 unit vectors ``xyz`` [n, 3] into a ``Data`` object."""

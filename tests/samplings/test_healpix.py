@@ -117,3 +117,11 @@ def test_batch():
 def test_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         healpix(**kwargs)
+
+
+def test_sampling_descriptor_loads_with_weights_only(tmp_path):
+    data = healpix(4, nest=False)
+    torch.save({'sampling': data.sampling}, tmp_path / 's.pt')
+    loaded = torch.load(tmp_path / 's.pt', weights_only=True)['sampling']
+    assert loaded == data.sampling
+    torch.testing.assert_close(loaded.rebuild().pos, data.pos)
