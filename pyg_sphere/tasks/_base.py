@@ -98,6 +98,18 @@ def cache_dir(data_root: Optional[str], name: str) -> Path:
     return root / name
 
 
+def data_dir_option(path: Optional[str], folder_only: bool) -> Optional[str]:
+    """``--data-dir`` as an absolute path, checked to exist (and to be a
+    folder when ``folder_only``); :obj:`None` means the built-in data."""
+    if path is None:
+        return None
+    resolved = Path(path).expanduser()
+    if not (resolved.is_dir() if folder_only else resolved.exists()):
+        what = 'directory' if folder_only else 'file or directory'
+        raise TaskError(f'--data-dir: no such {what}: {resolved}')
+    return str(resolved.resolve())
+
+
 def reject_options(task: str, args: argparse.Namespace, names: Sequence[str]) -> None:
     """Refuse options given on the command line that ``task`` does not use."""
     for name in names:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import (Task, TaskData, TaskError, absolute_root, cache_dir,
+from ._base import (Task, TaskData, TaskError, absolute_root, cache_dir, data_dir_option,
                     reject_options)
 from ._samplings import build_sampling, check_resolution_sampling, pooling_levels
 
@@ -43,12 +43,7 @@ class ClimateTask(Task):
         if pooling_levels(args.sampling, res, 5) < 1:
             raise TaskError(f'--nside: the U-Net needs a sampling that can be coarsened at '
                             f'least once (got {args.sampling} at {res})')
-        data_dir = None
-        if args.data_dir is not None:
-            path = Path(args.data_dir).expanduser()
-            if not path.exists():
-                raise TaskError(f'--data-dir: no such file or directory: {path}')
-            data_dir = str(path.resolve())
+        data_dir = data_dir_option(args.data_dir, folder_only=False)
         return {'sampling': args.sampling, 'resolution': res, 'k': args.k, 'n_maps': n,
                 'data_dir': data_dir, 'seed': args.seed,
                 'data_root': absolute_root(args.data_root)}

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch_geometric.data import Data
 
-from ._base import (Task, TaskData, TaskError, absolute_root, cache_dir,
+from ._base import (Task, TaskData, TaskError, absolute_root, cache_dir, data_dir_option,
                     reject_options)
 from ._samplings import build_sampling, check_resolution_sampling, pooling_levels
 
@@ -41,12 +41,7 @@ class ShapesTask(Task):
         n = DEFAULT_PER_CLASS if args.n_maps is None else args.n_maps
         if n < 4:
             raise TaskError(f'--n-maps: expected at least 4 shapes per class (got {n})')
-        data_dir = None
-        if args.data_dir is not None:
-            folder = Path(args.data_dir).expanduser()
-            if not folder.is_dir():
-                raise TaskError(f'--data-dir: no such directory: {folder}')
-            data_dir = str(folder.resolve())
+        data_dir = data_dir_option(args.data_dir, folder_only=True)
         reject_options(self.name, args, ('patch_order', 'noise_std'))
         return {'sampling': args.sampling, 'resolution': res, 'k': args.k,
                 'n_per_class': n, 'rotate': rotate, 'translate': TRANSLATE,
@@ -99,9 +94,6 @@ class ShapesTask(Task):
                                    out_channels=num_classes or 1, k=cfg['k'],
                                    pool='max' if levels else None, readout=readout)
         return Standardize(model, **scale)
-
-    def input_scale(self, data: TaskData) -> Dict[str, Any]:
-        return super().input_scale(data)
 
     def baselines(self, cfg: Dict[str, Any], data: TaskData) -> Dict[str, float]:
         """A linear classifier on rotation-invariant channel statistics (mean,
