@@ -60,9 +60,12 @@ def lambda_max(edge_index: torch.Tensor, edge_weight: Optional[torch.Tensor], nu
     if num_nodes < 3:
         return float(np.linalg.eigvals(L.toarray()).real.max())
     symmetric = abs(L - L.T).max() <= 1e-12 * max(abs(L).max(), 1.0)
+    # A fixed starting vector: ARPACK's default is random per process, which
+    # made lambda_max (and every run built on it) differ from run to run.
+    v0 = np.random.default_rng(0).standard_normal(num_nodes)
     if symmetric:
-        val = eigsh(L, k=1, which='LA', tol=tol, return_eigenvectors=False)
+        val = eigsh(L, k=1, which='LA', tol=tol, v0=v0, return_eigenvectors=False)
     else:
         L = laplacian(edge_index, edge_weight, num_nodes, normalization)
-        val = eigs(L, k=1, which='LR', tol=tol, return_eigenvectors=False)
+        val = eigs(L, k=1, which='LR', tol=tol, v0=v0, return_eigenvectors=False)
     return float(np.real(val).max())

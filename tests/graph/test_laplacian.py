@@ -53,3 +53,19 @@ def test_directed_graph_uses_general_solver():
 def test_bad_normalization(graph):
     with pytest.raises(ValueError, match="'normalization'"):
         laplacian(*graph, normalization='combinatorial')
+
+
+def test_lambda_max_is_the_same_in_two_processes():
+    # ARPACK starts from a random vector unless given one; a different
+    # lambda_max per process made seeded runs differ from the first step.
+    import subprocess
+    import sys
+    code = ('from pyg_sphere.samplings import healpix\n'
+            'from pyg_sphere.graph import lambda_max, sphere_knn_graph\n'
+            'd = healpix(8)\n'
+            'ei, w, _ = sphere_knn_graph(d.pos, 8)\n'
+            'print(repr(lambda_max(ei, w, d.num_nodes)))\n')
+    out = [subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          check=True).stdout for _ in range(2)]
+    assert out[0] == out[1]
+    assert float(out[0]) > 1.0
