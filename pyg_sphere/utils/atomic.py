@@ -1,0 +1,111 @@
+"""Atomic file writes: a reader never sees a half-written file.
+
+Every writer fills a temporary file in the destination's folder, flushes and
+``fsync``-s it, then moves it over the destination with :func:`os.replace`
+(atomic on POSIX and Windows). If writing fails or is interrupted (an
+exception, ``KeyboardInterrupt``), the temporary file is removed and the
+destination keeps its previous content, or stays absent. A process killed
+outright leaves only a temporary file, named ``.{name}.tmp-{pid}-{random}``,
+which :func:`remove_stale_temporaries` deletes.
+
+Files get the permissions the umask gives (as :func:`open` does), not the
+``0600`` of :func:`tempfile.mkstemp`.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import IO, Any, Callable, Union
+
+import numpy as np
+
+PathLike = Union[str, 'os.PathLike[str]']
+
+#: Marker in the names of temporary files (see :func:`remove_stale_temporaries`).
+TMP_MARK = '.tmp-'
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Write ``path`` atomically: ``write(f)`` fills a binary file object.
+
+    The folder of ``path`` must exist. Returns ``path`` as a :class:`Path`.
+    """
+    path = Path(path)
+    tmp = path.with_name(f'.{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}')
+    try:
+        with open(tmp, 'xb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode('utf-8'))
+
+
+def atomic_save(obj: Any, path: PathLike) -> Path:
+    """:func:`torch.save` ``obj`` to ``path`` atomically."""
+    import torch
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def save_json(path: PathLike, obj: Any) -> Path:
+    """``obj`` as indented, key-sorted JSON, written atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True) + '\n')
+
+
+def save_npy(path: PathLike, array: np.ndarray) -> Path:
+    """One array as ``.npy`` (no pickles), written atomically."""
+    return atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+
+
+def save_npz(path: PathLike, compress: bool = False, **arrays: np.ndarray) -> Path:
+    """Several arrays as ``.npz`` (no pickles), written atomically."""
+    def write(f: IO[bytes]) -> None:
+        # np.savez needs a seekable file: build the archive in memory first.
+        buffer = io.BytesIO()
+        (np.savez_compressed if compress else np.savez)(buffer, **arrays)
+        f.write(buffer.getbuffer())
+    return atomic_write(path, write)
+
+
+def remove_stale_temporaries(folder: PathLike) -> int:
+    """Delete the temporary files that interrupted writers left in ``folder``
+    (call it while no other process writes there, e.g. under a cache lock).
+    Returns how many were removed."""
+    removed = 0
+    for path in Path(folder).glob(f'.*{TMP_MARK}*'):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed

@@ -1,0 +1,55 @@
+import os
+import stat
+
+import numpy as np
+import pytest
+import torch
+
+from pyg_sphere.utils import (atomic_save, atomic_write, atomic_write_text,
+                              remove_stale_temporaries, save_npz)
+
+
+def test_write_replaces_content(tmp_path):
+    path = tmp_path / 'a.txt'
+    atomic_write_text(path, 'one')
+    atomic_write_text(path, 'two')
+    assert path.read_text() == 'two'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.txt']
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / 'a.bin'
+    atomic_write_text(path, 'old')
+
+    def boom(f):
+        f.write(b'half')
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, boom)
+    assert path.read_text() == 'old'
+    assert [p.name for p in tmp_path.iterdir()] == ['a.bin']
+
+
+def test_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / 't.txt', 'x')
+        atomic_save({'a': torch.ones(2)}, tmp_path / 'c.pt')
+    finally:
+        os.umask(old)
+    for name in ('t.txt', 'c.pt'):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+
+
+def test_remove_stale_temporaries(tmp_path):
+    (tmp_path / '.x.npz.tmp-123-abcd').write_bytes(b'')
+    (tmp_path / 'keep.npz').write_bytes(b'')
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ['keep.npz']
+
+
+def test_save_npz_roundtrip(tmp_path):
+    save_npz(tmp_path / 'a.npz', x=np.arange(3), y=np.ones(2))
+    with np.load(tmp_path / 'a.npz') as f:
+        assert f['x'].tolist() == [0, 1, 2] and f['y'].tolist() == [1.0, 1.0]
