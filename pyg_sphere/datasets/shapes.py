@@ -299,7 +299,7 @@ def _pose(rng: np.random.Generator, rotate: str, translate: float
           ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
     """Random rotation (``rotate``) and translation (uniform direction, length
     uniform in [0, translate]) drawn from ``rng``."""
-    from ..metrics.rotation import random_rotation
+    from ..rotation import random_rotation
     rotation = translation = None
     if rotate != 'none':
         rotation = random_rotation(1, seed=rng, axis='z' if rotate == 'z' else None)[0]

@@ -13,8 +13,8 @@ from torch_geometric.data import Data
 
 from .._validation import _got, check_int
 from ..graph import laplacian
-from ._harmonics import HarmonicTransform, default_lmax, degree_slice, harmonic_transform
-from .rotation import WignerRotation, random_rotation
+from ..rotation import HarmonicTransform, default_lmax, degree_slice, harmonic_transform
+from ..rotation import WignerRotation, random_rotation
 
 
 @dataclasses.dataclass
@@ -274,7 +274,7 @@ def equivariance_error(data: Data, operator: Any = 'laplacian', degrees: Any = N
     that is 1 at :math:`\ell`); with ``spectrum`` they have
     :math:`c_{\ell m} \sim \mathcal{N}(0, C_\ell)`.
 
-    Rotations (see :mod:`pyg_sphere.metrics.rotation`):
+    Rotations (see :mod:`pyg_sphere.rotation`):
 
     * :math:`\mathbf{R} f` of a drawn signal is exact: its coefficients are
       rotated with real Wigner matrices and synthesized on the pixels (the

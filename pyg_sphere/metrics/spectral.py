@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 from .._validation import _got, check_choice, check_int
 from ..graph import NORMALIZATIONS, laplacian
 from ..samplings import SphereSampling, pixel_area
-from ._harmonics import positions_float64, real_sph_harm
+from ..rotation.harmonics import positions_float64, real_sph_harm
 from .equivariance import _check_data
 
 # Below this many nodes the dense eigensolver is used.

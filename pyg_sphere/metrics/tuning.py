@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 
 from .._validation import check_choice, check_int, check_positive_float
 from ..graph import DISTANCES, NORMALIZATIONS, heuristic_kernel_width, sphere_knn_graph
-from ._harmonics import default_lmax, positions_float64
+from ..rotation.harmonics import default_lmax, positions_float64
 from .equivariance import EquivarianceProblem, _check_data
 
 

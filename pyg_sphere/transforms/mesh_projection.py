@@ -316,10 +316,10 @@ def project_mesh(vertices: Any, faces: Any, pos: torch.Tensor, center: str = 'bb
         >>> x.shape
         torch.Size([768, 6])
     """
-    from ..metrics.rotation import _check_rotation
+    from ..rotation import check_rotation
     pos = check_pos(pos)
     chunk_size = check_int('chunk_size', chunk_size, minimum=1)
-    rot = None if rotation is None else _check_rotation(rotation)
+    rot = None if rotation is None else check_rotation(rotation)
     shift = _as_translation(translation)
     v, f = normalize_mesh(vertices, faces, center)
     hull = convex_hull(v, f)
@@ -405,7 +405,7 @@ class SphereMeshProjection(BaseTransform):
     def sample_pose(self) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
         """Draw ``(rotation [3, 3] or None, translation [3] or None)`` as
         :meth:`forward` does (float64)."""
-        from ..metrics.rotation import quaternion_to_matrix, z_rotation
+        from ..rotation import quaternion_to_matrix, z_rotation
         rotation = translation = None
         if self.rotate == 'z':
             angle = float(torch.rand((), generator=self.generator, dtype=torch.float64))

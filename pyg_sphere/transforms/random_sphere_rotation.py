@@ -99,7 +99,7 @@ class RandomSphereRotation(BaseTransform):
 
     def sample_rotation(self) -> torch.Tensor:
         """Draw a rotation matrix (float64 [3, 3]) as :meth:`forward` does."""
-        from ..metrics.rotation import quaternion_to_matrix, z_rotation
+        from ..rotation import quaternion_to_matrix, z_rotation
         if self.mode == 'z':
             angle = float(torch.rand((), generator=self.generator, dtype=torch.float64))
             return torch.from_numpy(z_rotation(2 * math.pi * angle)[0])
@@ -107,7 +107,7 @@ class RandomSphereRotation(BaseTransform):
         return torch.from_numpy(quaternion_to_matrix(q))
 
     def _ring_structure(self, data: Data):
-        from ..metrics.rotation import ring_structure
+        from ..rotation import ring_structure
         sampling = getattr(data, 'sampling', None)
         key = sampling if getattr(sampling, 'name', 'points') != 'points' else None
         if key is not None and getattr(data, 'ipix', None) is None and key in self._rings:
@@ -119,8 +119,8 @@ class RandomSphereRotation(BaseTransform):
 
     def rotate(self, data: Data, rotation: Any) -> Data:
         """Rotate the maps of ``data`` by the given 3 x 3 ``rotation``."""
-        from ..metrics._harmonics import default_lmax, harmonic_transform
-        from ..metrics.rotation import WignerRotation, _check_rotation, rotate_rings_z
+        from ..rotation import default_lmax, harmonic_transform
+        from ..rotation import WignerRotation, check_rotation, rotate_rings_z
         if getattr(data, 'sampling', None) is None or getattr(data, 'pos', None) is None:
             raise ValueError("Expected 'data' to be a sampling from pyg_sphere.samplings "
                              "(with 'pos' and 'sampling')")
@@ -128,7 +128,7 @@ class RandomSphereRotation(BaseTransform):
         if getattr(sampling, 'name', None) == 'healpix' and getattr(data, 'ipix', None) is not None:
             raise ValueError("Expected a full-sky HEALPix map: a partial sky (data.ipix set) "
                              "cannot be rotated")
-        r = _check_rotation(rotation)
+        r = check_rotation(rotation)
         n = int(data.num_nodes)
         values = []
         for key in self.keys:

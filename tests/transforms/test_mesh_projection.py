@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from pyg_sphere.metrics import random_rotation
+from pyg_sphere.rotation import random_rotation
 from pyg_sphere.samplings import healpix, icosahedral, points
 from pyg_sphere.transforms import (MESH_CENTERS, MESH_CHANNELS, MESH_ROTATIONS,
                                    SphereMeshProjection, normalize_mesh, project_mesh)

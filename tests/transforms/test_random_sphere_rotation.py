@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.transforms import Compose
 
-from pyg_sphere.metrics import random_rotation, real_sph_harm, z_rotation
+from pyg_sphere.rotation import random_rotation, real_sph_harm, z_rotation
 from pyg_sphere.samplings import equiangular, gauss_legendre, healpix, icosahedral
 from pyg_sphere.transforms import SphereKNNGraph
 from pyg_sphere.transforms.random_sphere_rotation import ROTATION_MODES, RandomSphereRotation

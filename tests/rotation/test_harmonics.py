@@ -6,8 +6,9 @@ import pytest
 import torch
 from scipy.special import sph_harm_y
 
-from pyg_sphere.metrics import BACKENDS, default_lmax, real_sph_harm
-from pyg_sphere.metrics._harmonics import HarmonicTransform, alm_to_real, real_to_alm
+from pyg_sphere.rotation import BACKENDS, default_lmax, real_sph_harm
+from pyg_sphere.rotation import HarmonicTransform
+from pyg_sphere.rotation.harmonics import alm_to_real, real_to_alm
 from pyg_sphere.samplings import cubed, equiangular, gauss_legendre, healpix, icosahedral, points
 
 

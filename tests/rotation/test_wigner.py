@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from pyg_sphere.metrics import (random_rotation, real_sph_harm, rotate_coefficients,
+from pyg_sphere.rotation import (random_rotation, real_sph_harm, rotate_coefficients,
                                 rotate_signal, wigner_d_real, z_rotation)
-from pyg_sphere.metrics._harmonics import alm_to_real, real_to_alm
-from pyg_sphere.metrics.rotation import euler_zyz
+from pyg_sphere.rotation.harmonics import alm_to_real, real_to_alm
+from pyg_sphere.rotation import euler_zyz
 from pyg_sphere.samplings import equiangular, healpix, icosahedral
 
 

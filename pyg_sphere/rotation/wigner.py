@@ -2,7 +2,7 @@ r"""Rotations of the sphere and of maps sampled on it.
 
 A rotation :math:`R \in SO(3)` acts on a function by
 :math:`(\mathcal{R} f)(x) = f(R^{-1} x)`: the pattern moves with :math:`R`.
-On the real spherical-harmonic coefficients of :mod:`pyg_sphere.metrics`
+On the real spherical-harmonic coefficients of :mod:`pyg_sphere.rotation.harmonics`
 (degree-major, see :func:`real_sph_harm`) it acts degree by degree,
 :math:`c_\ell \mapsto D^\ell(R)\, c_\ell`, with the real Wigner matrices
 :math:`D^\ell(R)` (:func:`wigner_d_real`). :math:`D^1(R)` is :math:`R`
@@ -17,87 +17,10 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from .._validation import _got, check_int
-from ._harmonics import degree_slice, harmonic_transform, num_coefficients
-
-
-def _as_generator(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise ValueError(f"Expected 'seed' to be an int, None or a numpy Generator (got {_got(seed)})")
-
-
-def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Unit quaternions [..., 4] (w, x, y, z) to rotation matrices [..., 3, 3]."""
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
-def random_rotation(num: int = 1, seed: Any = None, axis: Optional[str] = None) -> np.ndarray:
-    r"""Random rotation matrices, float64 [num, 3, 3].
-
-    With ``axis=None`` they are uniform (Haar) on :math:`SO(3)`: the
-    quaternion is a normalized standard Gaussian 4-vector, uniform on
-    :math:`S^3`, which double-covers :math:`SO(3)` with the Haar measure.
-    With ``axis='z'`` they are rotations about the z axis by a uniform angle
-    in :math:`[0, 2\pi)`.
-
-    Args:
-        num (int): number of rotations.
-        seed (int or numpy.random.Generator, optional): seed or generator.
-        axis (str, optional): :obj:`None` (all of SO(3)) or ``'z'``.
-    """
-    num = check_int('num', num, minimum=0)
-    rng = _as_generator(seed)
-    if axis is None:
-        return quaternion_to_matrix(rng.standard_normal((num, 4)))
-    if axis != 'z':
-        raise ValueError(f"Expected 'axis' to be None or 'z' (got {axis!r})")
-    return z_rotation(rng.uniform(0.0, 2 * np.pi, size=num))
-
-
-def z_rotation(angle: Any) -> np.ndarray:
-    """Rotations about z by ``angle`` (radians, array [num]) as [num, 3, 3]."""
-    angle = np.atleast_1d(np.asarray(angle, dtype=np.float64))
-    c, s = np.cos(angle), np.sin(angle)
-    out = np.zeros(angle.shape + (3, 3))
-    out[..., 0, 0], out[..., 0, 1] = c, -s
-    out[..., 1, 0], out[..., 1, 1] = s, c
-    out[..., 2, 2] = 1.0
-    return out
-
-
-def _check_rotation(rotation: Any) -> np.ndarray:
-    if isinstance(rotation, torch.Tensor):
-        rotation = rotation.detach().cpu().double().numpy()
-    r = np.asarray(rotation, dtype=np.float64)
-    if r.shape != (3, 3):
-        raise ValueError(f"Expected 'rotation' to be a 3 x 3 matrix (got shape {r.shape})")
-    if (np.abs(r @ r.T - np.eye(3)).max() > 1e-8 or np.linalg.det(r) < 0):
-        raise ValueError("Expected 'rotation' to be a rotation matrix (orthogonal, det +1)")
-    return r
-
-
-def euler_zyz(rotation: Any) -> tuple:
-    r"""Angles :math:`(\alpha, \beta, \gamma)` with :math:`R = R_z(\alpha)
-    R_y(\beta) R_z(\gamma)` (active rotations, radians)."""
-    r = _check_rotation(rotation)
-    beta = math.acos(min(1.0, max(-1.0, r[2, 2])))
-    if math.sin(beta) > 1e-9:
-        alpha = math.atan2(r[1, 2], r[0, 2])
-        gamma = math.atan2(r[2, 1], -r[2, 0])
-    elif r[2, 2] > 0:  # beta = 0: only alpha + gamma matters
-        alpha, gamma = math.atan2(r[1, 0], r[0, 0]), 0.0
-    else:  # beta = pi: only alpha - gamma matters
-        alpha, gamma = math.atan2(-r[1, 0], -r[0, 0]), 0.0
-    return alpha, beta, gamma
+from .._validation import check_int
+from .harmonic_transform import harmonic_transform
+from .harmonics import degree_slice, num_coefficients
+from .matrices import check_rotation, euler_zyz
 
 
 def _wigner_small_d(beta: float, lmax: int):
@@ -205,7 +128,7 @@ class WignerRotation:
     cheaper to build and apply than the full matrices.
     """
     def __init__(self, rotation: Any, lmax: int) -> None:
-        self.rotation = _check_rotation(rotation)
+        self.rotation = check_rotation(rotation)
         self.lmax = check_int('lmax', lmax, minimum=0)
         self.alpha, self.beta, self.gamma = euler_zyz(self.rotation)
         self.y_blocks = [_y_block(d) for _, d in _wigner_small_d(self.beta, self.lmax)]
@@ -273,7 +196,7 @@ def rotate_signal(data: Data, x: Any, rotation: Any, lmax: Optional[int] = None,
     r"""Rotate a map sampled on ``data``: :math:`x \mapsto \mathcal{R} x`.
 
     The map is expanded in real spherical harmonics up to ``lmax``
-    (:class:`~pyg_sphere.metrics._harmonics.HarmonicTransform`: quadrature +
+    (:class:`~pyg_sphere.rotation.HarmonicTransform`: quadrature +
     conjugate gradient on HEALPix, ring FFTs + Legendre least squares on equiangular and regular
     Gauss-Legendre grids, a dense least-squares fit otherwise), the
     coefficients are rotated with the real Wigner matrices, and the result is
@@ -294,7 +217,7 @@ def rotate_signal(data: Data, x: Any, rotation: Any, lmax: Optional[int] = None,
     Returns:
         The rotated map, same shape (and, for a tensor, dtype and device).
     """
-    from ._harmonics import default_lmax
+    from .harmonics import default_lmax
     is_tensor = isinstance(x, torch.Tensor)
     arr = x.detach().cpu().double().numpy() if is_tensor else np.asarray(x, dtype=np.float64)
     if arr.ndim not in (1, 2) or arr.shape[0] != data.num_nodes:
@@ -317,7 +240,8 @@ def ring_structure(data: Data):
     with ``count`` pixels (ring-order positions, longitudes increasing);
     ``exact_lmax`` is the largest band limit every ring resolves.
     """
-    from ._harmonics import _healpix_ring_order, _ring_lmax, _rings, positions_float64
+    from .harmonic_transform import _healpix_ring_order
+    from .harmonics import _ring_lmax, _rings, positions_float64
     sampling = getattr(data, 'sampling', None)
     if getattr(sampling, 'name', None) == 'healpix' and getattr(data, 'ipix', None) is not None:
         return None
