@@ -39,12 +39,36 @@ def is_power_of_two(value: int) -> bool:
     return value > 0 and (value & (value - 1)) == 0
 
 
+def check_real(name: str, value: Any, minimum: float | None = None,
+               strict: bool = False) -> float:
+    """Return ``value`` as a finite ``float`` (not a bool), at least
+    ``minimum`` (greater than it when ``strict``), or raise a ValueError
+    naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"Expected '{name}' to be a number (got {_got(value)})")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"Expected '{name}' to be finite (got {value})")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"Expected '{name}' to be {'>' if strict else '>='} {minimum} "
+                         f"(got {value})")
+    return value
+
+
 def check_positive_float(name: str, value: Any) -> float:
+    """A finite number > 0 (see :func:`check_real`)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"Expected '{name}' to be a positive number (got {_got(value)})")
     value = float(value)
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"Expected '{name}' to be a positive finite number (got {value})")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool, or raise a ValueError naming ``name``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"Expected '{name}' to be a bool (got {_got(value)})")
     return value
 
 

@@ -19,9 +19,9 @@ timeout 120 python3 - <<'PY' 2>&1 | tee "$OUT/train_cuda.txt"
 import tempfile, time
 from pathlib import Path
 from pyg_sphere import cli
-from pyg_sphere.datasets import _cosmo_sim
-from tests.datasets.test_cosmology import fake_map, fake_spectra
-_cosmo_sim.compute_spectra, _cosmo_sim.simulate_map = fake_spectra, fake_map
+from pyg_sphere.simulate import lensing
+from tests.conftest import fake_map, fake_spectra
+lensing.compute_spectra, lensing.simulate_map = fake_spectra, fake_map
 tmp = Path(tempfile.mkdtemp())
 t = time.perf_counter()
 rc = cli.main(['train', 'cosmology', '--device', 'cuda', '--out', str(tmp / 'run'),

@@ -1,50 +1,28 @@
-"""Datasets: simulated maps on the sphere, generated on first use and cached."""
-from .climate import (CHANNEL_UNITS, CLIMATE_CHANNELS, CLIMATE_CLASSES, CLIMATE_SPLITS,
-                      NETCDF_ENGINES, TARGET_FRACTIONS, ClimateEvents, NetCDFFields,
-                      class_weights, generate_climate_fields, load_netcdf)
-from .cosmology import (COSMOLOGIES, DEFAULT_NOISE_STD, DEFAULT_PATCH_ORDER, HALOFIT_VERSIONS,
-                        SPLIT_FRACTIONS, SPLITS, CosmologyConfig, CosmologyMaps, default_root,
-                        generate_maps, load_maps, split_maps)
-from .cosmology_baselines import (LinearClassifier, baseline_accuracies, histogram_edges,
-                                  histogram_features, power_spectrum_features)
-from .shapes import (MESH_FORMATS, MESH_SPLIT_FRACTIONS, SHAPE_CLASSES, SHAPE_SPLITS, MeshFolder,
-                     ProceduralShapes, generate_shape, load_mesh)
+"""Datasets of maps on the sphere, PyG ``InMemoryDataset`` s generated on first
+use and cached (``root/raw``, ``root/processed``; ``root`` defaults to
+``default_cache_dir(kind)``), each readable as dense tensors."""
+from ._dense import DenseMapDataset
+from ._split import SPLITS, split_indices
+from .climate_events import CLIMATE_SPLITS, ClimateEvents
+from .cosmology_maps import (DEFAULT_NOISE_STD, DEFAULT_PATCH_ORDER, SPLIT_FRACTIONS,
+                             CosmologyMaps, split_maps)
+from .mesh_folder import MESH_SPLIT_FRACTIONS, MeshFolder, scan_mesh_folder
+from .procedural_shapes import SHAPE_SPLITS, ProceduralShapes
 
 __all__ = [
-    'CosmologyConfig',
+    'DenseMapDataset',
     'CosmologyMaps',
-    'generate_maps',
-    'load_maps',
-    'split_maps',
-    'default_root',
-    'power_spectrum_features',
-    'histogram_edges',
-    'histogram_features',
-    'LinearClassifier',
-    'baseline_accuracies',
-    'COSMOLOGIES',
-    'SPLITS',
-    'SPLIT_FRACTIONS',
-    'HALOFIT_VERSIONS',
-    'DEFAULT_PATCH_ORDER',
-    'DEFAULT_NOISE_STD',
     'ClimateEvents',
-    'NetCDFFields',
-    'generate_climate_fields',
-    'class_weights',
-    'load_netcdf',
-    'CLIMATE_CHANNELS',
-    'CHANNEL_UNITS',
-    'CLIMATE_CLASSES',
-    'CLIMATE_SPLITS',
-    'TARGET_FRACTIONS',
-    'NETCDF_ENGINES',
     'ProceduralShapes',
     'MeshFolder',
-    'generate_shape',
-    'load_mesh',
-    'SHAPE_CLASSES',
+    'scan_mesh_folder',
+    'SPLITS',
+    'split_indices',
+    'split_maps',
+    'SPLIT_FRACTIONS',
+    'DEFAULT_PATCH_ORDER',
+    'DEFAULT_NOISE_STD',
+    'CLIMATE_SPLITS',
     'SHAPE_SPLITS',
-    'MESH_FORMATS',
     'MESH_SPLIT_FRACTIONS',
 ]

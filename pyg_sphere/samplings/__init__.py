@@ -1,5 +1,6 @@
 """Samplings of the sphere, each returned as a :class:`torch_geometric.data.Data`."""
-from ._base import SphereSampling, lonlat_to_xyz, pixel_area, xyz_to_lonlat
+from ._base import (SphereSampling, lonlat_to_xyz, pixel_area, sampling_key, sampling_positions,
+                    xyz_to_lonlat)
 from .coarsen import COARSEN_SAMPLINGS, coarsen
 from .cubed import CUBED_SPACINGS, cubed
 from .equiangular import EQUIANGULAR_POLES, equiangular
@@ -17,6 +18,8 @@ __all__ = [
     'gauss_legendre',
     'points',
     'pixel_area',
+    'sampling_key',
+    'sampling_positions',
     'coarsen',
     'COARSEN_SAMPLINGS',
     'lonlat_to_xyz',

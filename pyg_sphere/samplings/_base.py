@@ -28,6 +28,45 @@ def register_area(name: str) -> Callable:
     return wrap
 
 
+def sampling_positions(sampling: Any, name: str = 'sampling') -> torch.Tensor:
+    """The unit vectors [n, 3] of ``sampling``: a ``Data`` with ``pos`` (e.g.
+    made by :mod:`pyg_sphere.samplings`) or the tensor itself, checked to be
+    finite unit vectors (ValueError naming ``name`` otherwise)."""
+    from .._validation import _got, check_pos
+    if isinstance(sampling, Data):
+        pos = getattr(sampling, 'pos', None)
+        if not isinstance(pos, torch.Tensor):
+            raise ValueError(f"Expected '{name}' to have a 'pos' attribute [n, 3] (a sampling "
+                             f"from pyg_sphere.samplings) (got a Data without pos)")
+        return check_pos(pos, f'{name}.pos')
+    if isinstance(sampling, torch.Tensor):
+        return check_pos(sampling, name)
+    raise ValueError(f"Expected '{name}' to be a Data with 'pos' [n, 3] (a sampling from "
+                     f"pyg_sphere.samplings) or a tensor [n, 3] of unit vectors (got "
+                     f"{_got(sampling)})")
+
+
+def sampling_key(data: Data) -> str:
+    """A short, stable text naming the pixels of ``data``, for cache keys.
+
+    Built-in samplings are named by their descriptor (``data.sampling``),
+    plus a digest of ``data.ipix`` for a partial sky; anything else by a
+    digest of the bytes of ``data.pos``.
+    """
+    import hashlib
+
+    def digest(t: torch.Tensor) -> str:
+        raw = t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy()
+        return hashlib.blake2b(raw.tobytes(), digest_size=8).hexdigest()
+
+    desc = getattr(data, 'sampling', None)
+    if isinstance(desc, SphereSampling) and desc.name != 'points':
+        ipix = getattr(data, 'ipix', None)
+        return repr(desc) if ipix is None else f'{desc!r}[ipix={digest(ipix.long())}]'
+    pos = sampling_positions(data, 'data')
+    return f'points(n={pos.size(0)}, digest={digest(pos)!r})'
+
+
 def pixel_area(data: Data) -> torch.Tensor:
     r"""Pixel areas (quadrature weights) in steradians, float64 tensor [n].
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -13,56 +14,85 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import (Task, TaskData, TaskError, absolute_root, cache_dir, data_dir_option,
-                    reject_options)
-from ._samplings import build_sampling, check_resolution_sampling, pooling_levels
+from ._base import Task, TaskData, TaskError, data_dir_option, reject_options, task_cache
+from ._samplings import build_sampling, check_sampling, pooling_levels, resolution_option
 
 #: training maps simulated by default (val and test get a quarter each)
 DEFAULT_TRAIN_MAPS = 64
 DEFAULT_RESOLUTION = {'icosahedral': 5, 'healpix': 32}
 #: the netCDF variable holding the labels of user data
 LABEL_VARIABLE = 'LABELS'
+#: fractions of the time steps of user data in train / val / test (contiguous)
+USER_SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 #: encoder widths of the paper's U-Net, finest first
 _WIDTHS = (32, 64, 128, 256, 512, 512, 512)
-_SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
+
+
+@dataclass(frozen=True)
+class ClimateData:
+    """The data options of the climate task.
+
+    Args:
+        sampling (str): ``'icosahedral'`` or ``'healpix'``.
+        resolution (int): its subdivisions or nside.
+        n_maps (int): simulated training maps (val and test get a quarter,
+            at least 4).
+        data_dir (str, optional): a netCDF file or folder of them instead of
+            the simulated maps.
+        seed (int): seed of the simulated maps.
+    """
+    sampling: str = 'icosahedral'
+    resolution: int = DEFAULT_RESOLUTION['icosahedral']
+    n_maps: int = DEFAULT_TRAIN_MAPS
+    data_dir: Optional[str] = None
+    seed: int = 0
 
 
 class ClimateTask(Task):
     name = 'climate'
+    data_type = ClimateData
     defaults = {'epochs': 20, 'batch_size': 8, 'lr': 1e-3, 'sampling': 'icosahedral', 'k': 8}
     samplings = ('icosahedral', 'healpix')
 
-    def resolve(self, args: argparse.Namespace) -> Dict[str, Any]:
-        check_resolution_sampling(self.name, args.sampling, self.samplings)
-        res = DEFAULT_RESOLUTION[args.sampling] if args.nside is None else args.nside
+    def data_config(self, args: argparse.Namespace) -> ClimateData:
+        check_sampling(self.name, args.sampling, self.samplings)
+        res = resolution_option(args, args.sampling, DEFAULT_RESOLUTION[args.sampling])
         build_sampling(args.sampling, res)  # validates
         n = DEFAULT_TRAIN_MAPS if args.n_maps is None else args.n_maps
         if n < 4:
             raise TaskError(f'--n-maps: expected at least 4 training maps (got {n})')
         reject_options(self.name, args, ('patch_order', 'noise_std', 'rotate'))
         if pooling_levels(args.sampling, res, 5) < 1:
-            raise TaskError(f'--nside: the U-Net needs a sampling that can be coarsened at '
-                            f'least once (got {args.sampling} at {res})')
+            option = 'subdivisions' if args.sampling == 'icosahedral' else 'nside'
+            raise TaskError(f'--{option}: the U-Net needs a sampling that can be coarsened at '
+                            f'least once (got {args.sampling} {option} {res})')
         data_dir = data_dir_option(args.data_dir, folder_only=False)
-        return {'sampling': args.sampling, 'resolution': res, 'k': args.k, 'n_maps': n,
-                'data_dir': data_dir, 'seed': args.seed,
-                'data_root': absolute_root(args.data_root)}
+        return ClimateData(sampling=args.sampling, resolution=res, n_maps=n, data_dir=data_dir,
+                           seed=args.seed)
 
-    def sampling(self, cfg: Dict[str, Any]) -> Data:
-        return build_sampling(cfg['sampling'], cfg['resolution'])
+    def classes(self, config: Any) -> List[str]:
+        from ..simulate import CLIMATE_CLASSES
+        return list(CLIMATE_CLASSES)
 
-    def _user_data(self, cfg: Dict[str, Any]) -> Dict[str, Any]:
+    def sampling(self, config: Any) -> Data:
+        return build_sampling(config.data.sampling, config.data.resolution)
+
+    def _user_data(self, config: Any) -> Dict[str, Any]:
         """Time steps of the user's netCDF file(s) in (file, time) order, split
-        70 / 15 / 15 into contiguous blocks."""
-        from ..datasets import CLIMATE_CHANNELS, load_netcdf
-        path = Path(cfg['data_dir'])
+        into contiguous blocks (neighbouring time steps are nearly the same
+        map, so a random split would leak test into train)."""
+        from ..datasets import split_indices
+        from ..io import load_netcdf
+        from ..simulate import CLIMATE_CHANNELS
+        path = Path(config.data.data_dir)
         files = sorted(path.glob('*.nc')) if path.is_dir() else [path]
         if not files:
             raise TaskError(f'--data-dir: no .nc files in {path}')
+        sampling = self.sampling(config)
         xs, ys = [], []
         for f in files:
             try:
-                fields = load_netcdf(f, self.sampling(cfg), CLIMATE_CHANNELS, LABEL_VARIABLE)
+                fields = load_netcdf(f, sampling, CLIMATE_CHANNELS, LABEL_VARIABLE)
             except (ValueError, KeyError, OSError, ImportError) as err:
                 raise TaskError(f'{f}: {err}') from None
             xs.append(fields.x)
@@ -71,61 +101,59 @@ class ClimateTask(Task):
         if X.size(0) < 3:
             raise TaskError(f'--data-dir: expected at least 3 time steps to split into '
                             f'train / val / test (got {X.size(0)})')
-        # contiguous blocks in (file, time) order: neighbouring time steps are
-        # nearly the same map, so a random split would leak test into train
-        n_val = max(1, round(_SPLIT_FRACTIONS[1] * X.size(0)))
-        n_test = max(1, round(_SPLIT_FRACTIONS[2] * X.size(0)))
-        n_train = X.size(0) - n_val - n_test
-        parts = {'train': slice(0, n_train), 'val': slice(n_train, n_train + n_val),
-                 'test': slice(n_train + n_val, None)}
-        return {k: (X[v], y[v]) for k, v in parts.items()}
+        parts = split_indices(X.size(0), USER_SPLIT_FRACTIONS)
+        if not all(len(p) for p in parts.values()):
+            raise TaskError(f'--data-dir: {X.size(0)} time steps are too few for a split '
+                            f'{USER_SPLIT_FRACTIONS} with a non-empty val and test')
+        return {k: (X[torch.from_numpy(v)], y[torch.from_numpy(v)]) for k, v in parts.items()}
 
-    def load(self, cfg: Dict[str, Any], progress: bool) -> TaskData:
-        from ..datasets import CLIMATE_CLASSES, ClimateEvents
-        if cfg['data_dir'] is not None:
-            sets = self._user_data(cfg)
+    def load(self, config: Any, progress: bool,
+             splits: Sequence[str] = ('train', 'val', 'test')) -> TaskData:
+        from ..datasets import ClimateEvents
+        data = config.data
+        if data.data_dir is not None:
+            sets = self._user_data(config)
         else:
-            sampling = self.sampling(cfg)
-            root = str(cache_dir(cfg['data_root'], 'climate'))
-            small = max(cfg['n_maps'] // 4, 4)
+            sampling = self.sampling(config)
+            small = max(data.n_maps // 4, 4)
             sets = {}
-            for split, n in (('train', cfg['n_maps']), ('val', small), ('test', small)):
-                ds = ClimateEvents(sampling, split, n_maps=n, seed=cfg['seed'],
-                                   root=root, standardize=False, progress=progress)
-                sets[split] = ds.tensors()
-        return TaskData(train=sets['train'], val=sets['val'], test=sets['test'],
-                        sampling=self.sampling(cfg), class_names=list(CLIMATE_CLASSES))
+            for split, n in (('train', data.n_maps), ('val', small), ('test', small)):
+                if split in splits:
+                    sets[split] = ClimateEvents(sampling, split, n_maps=n, seed=data.seed,
+                                                root=task_cache(config, 'climate'),
+                                                standardize=False, log=progress).tensors()
+        empty = (torch.zeros(0), torch.zeros(0, dtype=torch.long))
+        return TaskData(train=sets.get('train', empty), val=sets.get('val', empty),
+                        test=sets.get('test', empty), class_names=self.classes(config))
 
-    def objective(self, cfg: Dict[str, Any], data: TaskData) -> Any:
-        from ..datasets import class_weights
-        from ..training import Segmentation
+    def objective(self, config: Any, data: TaskData) -> Any:
+        from ..training import Segmentation, class_weights
         return Segmentation(3, weight=class_weights(data.train[1], 3), score_classes=(1, 2))
 
-    def model(self, cfg: Dict[str, Any]) -> torch.nn.Module:
+    def model(self, config: Any, graph: Data, **kwargs: Any) -> torch.nn.Module:
         from ..nn import SphericalUNet
         from ..training import Standardize
-        levels = pooling_levels(cfg['sampling'], cfg['resolution'], 5)
-        channels = _WIDTHS[:levels + 2]
-        pool = 'keep' if cfg['sampling'] == 'icosahedral' else 'max'
-        scale = cfg.get('input_scale', {'mean': 0.0, 'std': 1.0})
-        net = SphericalUNet.climate(data=self.sampling(cfg), channels=channels, levels=levels,
-                                    pool=pool, k=cfg['k'])
-        return Standardize(net, **scale)
+        data = config.data
+        levels = pooling_levels(data.sampling, data.resolution, 5)
+        pool = 'keep' if data.sampling == 'icosahedral' else 'max'
+        scale = config.input_scale
+        net = SphericalUNet.climate(data=graph, channels=_WIDTHS[:levels + 2], levels=levels,
+                                    pool=pool, k=config.k, **kwargs)
+        return Standardize(net, *((scale.mean, scale.std) if scale else (0.0, 1.0)))
 
-    def baselines(self, cfg: Dict[str, Any], data: TaskData) -> Dict[str, float]:
+    def baselines(self, config: Any, data: TaskData, graph: Data,
+                  log: Any) -> Dict[str, Any]:
         """A per-pixel linear (softmax) classifier on the 16 channels, without
-        spatial context, fitted on the training pixels."""
-        from ..datasets import LinearClassifier
-        from ..metrics.segmentation import segmentation_metrics
+        spatial context, fitted on the pixels of 32 training maps."""
+        from ..baselines import LinearClassifier
+        from ..metrics import segmentation_metrics
         X, y = data.train
         gen = torch.Generator().manual_seed(0)
         keep = torch.randperm(X.size(0), generator=gen)[:32]
-        f, t = X[keep].reshape(-1, X.size(-1)), y[keep].reshape(-1)
-        clf = LinearClassifier(weight_decay=1e-4, max_iter=200).fit(f, t)
+        clf = LinearClassifier(weight_decay=1e-4, max_iter=200).fit(
+            X[keep].reshape(-1, X.size(-1)), y[keep].reshape(-1))
         Xt, yt = data.test
-        with torch.no_grad():
-            z = ((Xt.reshape(-1, Xt.size(-1)).double() - clf.mean) / clf.std) @ clf.weight.T
-            logits = (z + clf.bias).float()
+        logits = clf.decision_function(Xt.reshape(-1, Xt.size(-1))).float()
         if logits.size(1) < 3:  # a class absent from the training pixels
             logits = torch.cat([logits, logits.new_full((logits.size(0), 3 - logits.size(1)),
                                                         -1e4)], 1)
@@ -150,10 +178,10 @@ class ClimateTask(Task):
                      f'{acc[1] * 100:.1f} %, AR {acc[2] * 100:.1f} %')
         return lines
 
-    def plots(self, run_dir: Path, cfg: Dict[str, Any], model: torch.nn.Module,
-              data: TaskData, summary: Dict[str, Any], device: str) -> List[str]:
-        from ..datasets import CLIMATE_CHANNELS
+    def plots(self, run_dir: Path, config: Any, model: torch.nn.Module, data: TaskData,
+              summary: Dict[str, Any], device: str) -> List[str]:
         from ..plotting import plot_maps
+        from ..simulate import CLIMATE_CHANNELS
         from ..training import predict_proba
         X, y = data.test
         events = (y > 0).sum(1)
@@ -167,17 +195,17 @@ class ClimateTask(Task):
             titles += [f'map {i}: TMQ (input)', 'true labels', 'predicted labels']
             kw += [{}, {'categorical': True, 'labels': labels},
                    {'categorical': True, 'labels': labels}]
-        plot_maps(maps, data.sampling, titles, run_dir / 'predictions.png', ncols=3,
+        plot_maps(maps, self.sampling(config), titles, run_dir / 'predictions.png', ncols=3,
                   map_kwargs=kw)
         return ['predictions.png']
 
-    def _read_input(self, path: Path, cfg: Dict[str, Any], sampling: Data) -> torch.Tensor:
+    def _read_input(self, path: Path, config: Any, sampling: Data) -> torch.Tensor:
         """Fields ``[T, n, 16]`` in physical units from a netCDF file (lat-lon,
         interpolated), a ``.npy`` array ``[n, 16]`` or ``[T, n, 16]`` on the
         run's pixels, or, for a HEALPix run, a FITS file of 16 fields (RING or
         NESTED)."""
-        from ..datasets import CLIMATE_CHANNELS, load_netcdf
-        from ._maps import read_healpix_fields
+        from ..io import is_fits, load_netcdf, read_healpix_fields
+        from ..simulate import CLIMATE_CHANNELS
         c, n = len(CLIMATE_CHANNELS), sampling.num_nodes
         if not path.exists():
             raise TaskError(f'{path}: no such file')
@@ -202,21 +230,25 @@ class ClimateTask(Task):
                 raise TaskError(f'{path}: {int((~np.isfinite(values)).sum())} NaN / infinite '
                                 f'values; fill them first')
             return torch.from_numpy(values.astype(np.float32))
-        if suffix in ('.fits', '.fit') or path.name.endswith('.fits.gz'):
-            if cfg['sampling'] != 'healpix':
+        if is_fits(path):
+            if config.data.sampling != 'healpix':
                 raise TaskError(f'{path}: FITS maps need a run on the HEALPix sampling (this '
-                                f'run uses {cfg["sampling"]}); pass netCDF or .npy')
-            fields = read_healpix_fields(path, cfg['resolution'], c)
+                                f'run uses {config.data.sampling}); pass netCDF or .npy')
+            try:
+                fields = read_healpix_fields(path, config.data.resolution, c)
+            except (ValueError, OSError) as err:
+                raise TaskError(str(err)) from None
             return torch.from_numpy(fields.astype(np.float32))[None]
         raise TaskError(f'{path}: expected a netCDF (.nc), .npy or HEALPix FITS file')
 
-    def predict(self, run_dir: Path, cfg: Dict[str, Any], model: torch.nn.Module,
+    def predict(self, run_dir: Path, config: Any, model: torch.nn.Module,
                 inputs: Sequence[str], output: Optional[str], device: str) -> Path:
-        from ..training import atomic_write_bytes, predict_proba
-        sampling = self.sampling(cfg)
+        from ..training import predict_proba
+        from ..utils import atomic_write_bytes
+        sampling = self.sampling(config)
         xs, names = [], []
         for path in inputs:
-            xs.append(self._read_input(Path(path), cfg, sampling))
+            xs.append(self._read_input(Path(path), config, sampling))
             names += [str(path)] * xs[-1].size(0)
         X = torch.cat(xs)
         prob = predict_proba(model, X, device=device)
@@ -224,7 +256,7 @@ class ClimateTask(Task):
         buf = io.BytesIO()
         np.savez_compressed(buf, labels=prob.argmax(-1).numpy().astype(np.int8),
                             probabilities=prob.numpy().astype(np.float32),
-                            pos=sampling.pos.numpy(), classes=np.array(cfg['classes']),
+                            pos=sampling.pos.numpy(), classes=np.array(config.classes),
                             files=np.array(names))
         atomic_write_bytes(out, buf.getvalue())
         counts = torch.bincount(prob.argmax(-1).reshape(-1), minlength=3).tolist()

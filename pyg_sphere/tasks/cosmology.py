@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -13,79 +14,133 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import Task, TaskData, TaskError, absolute_root, check_sampling, reject_options
-from ._maps import read_healpix_map
+from ..datasets.cosmology_maps import DEFAULT_NOISE_STD, DEFAULT_PATCH_ORDER, check_patch_order
+from ..simulate.cosmology_config import CosmologyConfig
+from ._base import Task, TaskData, TaskError, reject_options, task_cache
+from ._samplings import check_sampling, resolution_option
+
+
+@dataclass(frozen=True)
+class CosmologyData:
+    """The data options of the cosmology task.
+
+    Args:
+        simulation (CosmologyConfig): every parameter of the simulated maps.
+        patch_order (int, optional): HEALPix base-pixel patch order
+            (:math:`12 o^2` patches per map), :obj:`None` for full-sky maps.
+        noise_std (float): std of the white noise added to the maps.
+        noise_seed (int): seed of the noise of the validation and test maps.
+    """
+    simulation: CosmologyConfig = field(default_factory=CosmologyConfig)
+    patch_order: Optional[int] = DEFAULT_PATCH_ORDER
+    noise_std: float = DEFAULT_NOISE_STD
+    noise_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_patch_order(self.patch_order, self.simulation.nside)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {'simulation': self.simulation.to_dict(), 'patch_order': self.patch_order,
+                'noise_std': self.noise_std, 'noise_seed': self.noise_seed}
 
 
 class CosmologyTask(Task):
     name = 'cosmology'
+    data_type = CosmologyData
     defaults = {'epochs': 12, 'batch_size': 16, 'lr': 2e-3, 'sampling': 'healpix', 'k': 8}
     samplings = ('healpix',)
 
-    def resolve(self, args: argparse.Namespace) -> Dict[str, Any]:
-        from ..datasets import DEFAULT_NOISE_STD, DEFAULT_PATCH_ORDER, CosmologyConfig
+    def data_config(self, args: argparse.Namespace) -> CosmologyData:
         check_sampling(self.name, args.sampling, self.samplings)
         reject_options(self.name, args, ('rotate', 'data_dir'))
-        data: Dict[str, Any] = {'seed': args.seed}
-        if args.nside is not None:
-            data['nside'] = args.nside
+        sim: Dict[str, Any] = {'seed': args.seed,
+                               'nside': resolution_option(args, 'healpix',
+                                                          CosmologyConfig.nside)}
         if args.n_maps is not None:
-            data['n_maps'] = args.n_maps
+            sim['n_maps'] = args.n_maps
         try:
-            CosmologyConfig(**data)
+            simulation = CosmologyConfig(**sim)
         except ValueError as err:
-            raise TaskError(str(err)) from None
+            raise TaskError(str(err).replace("'nside'", '--nside').replace(
+                "'n_maps'", '--n-maps')) from None
         order = DEFAULT_PATCH_ORDER if args.patch_order is None else \
             (None if args.patch_order == 0 else args.patch_order)
-        nside = CosmologyConfig(**data).nside
-        if order is not None and (order < 1 or nside % order or order & (order - 1)):
-            raise TaskError(f'--patch-order: expected 0 (full sky) or a power of two dividing '
-                            f'nside {nside} (got {args.patch_order})')
-        noise = DEFAULT_NOISE_STD if args.noise_std is None else args.noise_std
-        if not noise >= 0:
-            raise TaskError(f"--noise-std: expected a value >= 0 (got {noise})")
-        return {'data': data, 'patch_order': order, 'noise_std': noise,
-                'data_root': absolute_root(args.data_root), 'workers': args.workers, 'k': args.k}
-
-    def _sets(self, cfg: Dict[str, Any], progress: bool, splits: Sequence[str]) -> Dict[str, Any]:
-        from ..datasets import CosmologyConfig, CosmologyMaps
-        kwargs = dict(root=cfg['data_root'], config=CosmologyConfig(**cfg['data']),
-                      patch_order=cfg['patch_order'], workers=cfg['workers'], log=progress)
         try:
-            return {s: CosmologyMaps(split=s, noise_std=cfg['noise_std'], **kwargs)
-                    for s in splits} | (
-                {'clean_train': CosmologyMaps(split='train', noise_std=0.0, **kwargs)}
-                if 'train' in splits else {})
+            check_patch_order(order, simulation.nside)
+        except ValueError:
+            raise TaskError(f'--patch-order: expected 0 (full sky) or a power of two dividing '
+                            f'nside {simulation.nside} (got {args.patch_order})') from None
+        noise = DEFAULT_NOISE_STD if args.noise_std is None else args.noise_std
+        if not noise >= 0 or noise == float('inf'):
+            raise TaskError(f"--noise-std: expected a finite value >= 0 (got {noise})")
+        return CosmologyData(simulation=simulation, patch_order=order, noise_std=noise)
+
+    def data_from_dict(self, values: Dict[str, Any]) -> CosmologyData:
+        values = dict(values)
+        values['simulation'] = CosmologyConfig(**values['simulation'])
+        return CosmologyData(**values)
+
+    def classes(self, config: Any) -> List[str]:
+        return [f'(Omega_m, sigma_8) = ({om:g}, {s8:g})'
+                for om, s8 in config.data.simulation.cosmologies]
+
+    def _sets(self, config: Any, progress: bool, splits: Sequence[str]) -> Dict[str, Any]:
+        from ..datasets import CosmologyMaps
+        data = config.data
+        kwargs = dict(root=task_cache(config, 'cosmology'), config=data.simulation,
+                      patch_order=data.patch_order, workers=config.workers, log=progress,
+                      noise_seed=data.noise_seed)
+        try:
+            sets = {s: CosmologyMaps(split=s, noise_std=data.noise_std, **kwargs)
+                    for s in splits}
+            if 'train' in splits:
+                sets['clean_train'] = CosmologyMaps(split='train', noise_std=0.0, **kwargs)
         except ValueError as err:
             raise TaskError(str(err)) from None
+        return sets
 
-    def load(self, cfg: Dict[str, Any], progress: bool) -> TaskData:
-        sets = self._sets(cfg, progress, ('train', 'val', 'test'))
-        return TaskData(train=sets['clean_train'].tensors(), val=sets['val'].tensors(),
-                        test=sets['test'].tensors(), sampling=sets['train'].patch_data(0),
-                        class_names=['(0.31, 0.82)', '(0.26, 0.91)'],
-                        noise_std=cfg['noise_std'], info={'sets': sets})
+    def load(self, config: Any, progress: bool,
+             splits: Sequence[str] = ('train', 'val', 'test')) -> TaskData:
+        sets = self._sets(config, progress, splits)
+        empty = (torch.zeros(0), torch.zeros(0, dtype=torch.long))
+        get = (lambda s: sets[s].tensors() if s in sets else empty)
+        return TaskData(train=get('clean_train'), val=get('val'), test=get('test'),
+                        class_names=self.classes(config), noise_std=config.data.noise_std,
+                        info={'sets': sets})
 
-    def load_test(self, cfg: Dict[str, Any]) -> Dict[str, Any]:
-        return {'test': self._sets(cfg, False, ('test',))['test'].tensors()}
-
-    def sampling(self, cfg: Dict[str, Any]) -> Data:
-        from ..datasets import CosmologyConfig
+    def sampling(self, config: Any) -> Data:
         from ..samplings import healpix
-        nside, order = CosmologyConfig(**cfg['data']).nside, cfg['patch_order']
+        nside, order = config.data.simulation.nside, config.data.patch_order
         return healpix(nside) if order is None else \
             healpix(nside, indexes=torch.arange((nside // order) ** 2))
 
-    def model(self, cfg: Dict[str, Any]) -> torch.nn.Module:
+    def model(self, config: Any, graph: Data, **kwargs: Any) -> torch.nn.Module:
         from ..nn import DeepSphere
         from ..training import Standardize
-        scale = cfg.get('input_scale', {'mean': 0.0, 'std': 1.0})
-        return Standardize(DeepSphere.cosmology(data=self.sampling(cfg), k=cfg['k']), **scale)
+        scale = config.input_scale
+        net = DeepSphere.cosmology(data=graph, k=config.k, **kwargs)
+        return Standardize(net, *((scale.mean, scale.std) if scale else (0.0, 1.0)))
 
-    def baselines(self, cfg: Dict[str, Any], data: TaskData) -> Dict[str, float]:
-        from ..datasets import baseline_accuracies
-        sets = data.info['sets']
-        return baseline_accuracies(sets['train'], sets['test'])
+    def baselines(self, config: Any, data: TaskData, graph: Data,
+                  log: Any) -> Dict[str, Any]:
+        """Power-spectrum and histogram classifiers, fitted on the (noisy)
+        training maps, scored on the test maps."""
+        from ..baselines import (LinearClassifier, histogram_edges, histogram_features,
+                                 power_spectrum_features)
+        train, test = data.info['sets']['train'], data.info['sets']['test']
+        nside = config.data.simulation.nside
+        x_train, y_train = train.tensors()
+        x_test, y_test = test.tensors()
+        ps_train = power_spectrum_features(x_train, nside, train.patches, 16)
+        ps_test = power_spectrum_features(x_test, nside, test.patches, 16)
+        edges = histogram_edges(x_train, 32)
+        return {
+            'power_spectrum': LinearClassifier(1e-3).fit(ps_train, y_train).score(ps_test,
+                                                                                  y_test),
+            'histogram': LinearClassifier(1e-3).fit(histogram_features(x_train, edges),
+                                                    y_train)
+            .score(histogram_features(x_test, edges), y_test),
+        }
 
     def summary_lines(self, summary: Dict[str, Any]) -> List[str]:
         rows = [('DeepSphere (graph CNN)', summary['test']['accuracy']),
@@ -95,30 +150,36 @@ class CosmologyTask(Task):
         lines += [f'  {name:<26} {acc * 100:6.1f} %' for name, acc in rows]
         return lines
 
-    def plots(self, run_dir: Path, cfg: Dict[str, Any], model: torch.nn.Module,
-              data: TaskData, summary: Dict[str, Any], device: str) -> List[str]:
+    def plots(self, run_dir: Path, config: Any, model: torch.nn.Module, data: TaskData,
+              summary: Dict[str, Any], device: str) -> List[str]:
         from ..plotting import plot_maps
         from ..training import predict_proba
         X, y = data.test
         # two test patches of each class (noise included), with the predicted class
-        pick = [int(i) for c in range(2) for i in torch.nonzero(y == c).view(-1)[:2]]
+        pick = [int(i) for c in range(len(data.class_names))
+                for i in torch.nonzero(y == c).view(-1)[:2]]
         prob = predict_proba(model, X[pick], device=device)
-        titles = [f'true {data.class_names[int(y[i])]}, predicted '
-                  f'{data.class_names[int(p.argmax())]} (p = {float(p.max()):.2f})'
-                  for i, p in zip(pick, prob)]
+        names = [f'({om:g}, {s8:g})' for om, s8 in config.data.simulation.cosmologies]
+        titles = [f'true {names[int(y[i])]}, predicted {names[int(p.argmax())]} '
+                  f'(p = {float(p.max()):.2f})' for i, p in zip(pick, prob)]
         maps = [X[i, :, 0].numpy() for i in pick]
-        test = data.info.get('sets', {}).get('test')
-        where = ([test.patch_data(int(test.patches[i])) for i in pick] if test is not None
-                 else data.sampling)  # each patch at its own base pixel
+        test = data.info['sets']['test']
+        where = [test.patch_data(int(test.patches[i])) for i in pick]
         plot_maps(maps, where, titles, run_dir / 'inputs.png', ncols=2)
         return ['inputs.png']
 
-    def predict(self, run_dir: Path, cfg: Dict[str, Any], model: torch.nn.Module,
+    def predict(self, run_dir: Path, config: Any, model: torch.nn.Module,
                 inputs: Sequence[str], output: Optional[str], device: str) -> Path:
-        from ..datasets import CosmologyConfig
-        from ..training import atomic_write_text, predict_proba
-        nside, order = CosmologyConfig(**cfg['data']).nside, cfg['patch_order']
-        maps = [read_healpix_map(Path(p), nside) for p in inputs]
+        from ..io import read_healpix_map
+        from ..training import predict_proba
+        from ..utils import atomic_write_text
+        nside, order = config.data.simulation.nside, config.data.patch_order
+        maps = []
+        for path in inputs:
+            try:
+                maps.append(read_healpix_map(Path(path), nside))
+            except (ValueError, OSError) as err:
+                raise TaskError(str(err)) from None
         patches = 1 if order is None else 12 * order * order
         X = torch.from_numpy(np.stack(maps)).float().view(len(maps) * patches, -1, 1)
         prob = predict_proba(model, X, device=device).view(len(maps), patches, -1)
@@ -139,3 +200,4 @@ class CosmologyTask(Task):
             print(f'{path}: class {int(p.mean(0).argmax())} '
                   f'(p = {", ".join(f"{v:.3f}" for v in p.mean(0).tolist())})')
         return out
+

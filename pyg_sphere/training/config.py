@@ -1,8 +1,7 @@
 """Optimisation settings of a training run."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Dict
+from dataclasses import dataclass
 
 from .._validation import check_int, check_positive_float
 
@@ -44,8 +43,3 @@ class TrainConfig:
                 self.device == 'cpu' or self.device.split(':')[0] == 'cuda'):
             raise ValueError(f"Expected 'device' to be 'cpu', 'cuda' or 'cuda:N' "
                              f"(got {self.device!r})")
-
-
-def config_dict(config: TrainConfig) -> Dict[str, Any]:
-    """The settings as a JSON-ready dict."""
-    return asdict(config)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from ._io import atomic_save, atomic_write_text
+from ..utils import atomic_save, atomic_write_text, progress as _progress
 from .config import TrainConfig
 from .distributed import SINGLE, DistContext, all_reduce_sum, convert_batchnorm, gather_rows
 from .objectives import Classification, Segmentation
@@ -181,8 +181,8 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
         noise_gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7_919)
         total, correct, seen = 0.0, 0.0, 0
         batches = range(0, n, config.batch_size)
-        bar = _bar(len(batches), f'epoch {epoch + 1}/{config.epochs}',
-                   progress and ctx.is_main)
+        bar = _progress(len(batches), f'epoch {epoch + 1}/{config.epochs}',
+                        progress and ctx.is_main, leave=False)
         for start in batches:
             idx = order[start:start + config.batch_size]
             if idx.numel() < world:  # too few samples to give every process one
@@ -207,11 +207,9 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
             total += float(loss_sum.detach()) / norm * len(idx)
             correct += objective.batch_stats(logits.detach(), yb)
             seen += yb.size(0)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f'{total / max(seen, 1):.3f}')
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+            bar.set_postfix(loss=f'{total / max(seen, 1):.3f}')
+        bar.close()
         total = all_reduce_sum(total, ctx, device if device.type == 'cuda' else None)
         correct = all_reduce_sum(correct, ctx, device if device.type == 'cuda' else None)
         seen = int(all_reduce_sum(seen, ctx, device if device.type == 'cuda' else None))
@@ -245,22 +243,3 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
                 f'({last["seconds"]:.1f} s)')
         ctx.barrier()
     return last
-
-
-def train_classifier(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
-                     val: Tuple[Tensor, Tensor], config: TrainConfig, run_dir: Path,
-                     resume: bool = False, log: Callable[[str], None] = print,
-                     progress: bool = True, noise_std: float = 0.0) -> Dict[str, Any]:
-    """:func:`train_model` with the :class:`Classification` objective."""
-    return train_model(model, train, val, config, run_dir, Classification(), resume=resume,
-                       log=log, progress=progress, noise_std=noise_std)
-
-
-def _bar(total: int, desc: str, enabled: bool) -> Optional[Any]:
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, leave=False)

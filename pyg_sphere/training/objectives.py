@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._validation import _got, check_int
+
 
 class Classification:
     """One label per sample: cross-entropy, scored by accuracy.
@@ -98,3 +100,46 @@ class Segmentation:
                 'accuracy': m.overall_accuracy, 'class_accuracy': m.accuracy.tolist(),
                 'class_iou': m.iou.tolist(), 'class_ap': m.ap.tolist(),
                 'confusion': m.confusion.tolist()}
+
+
+def class_weights(y: torch.Tensor, num_classes: int = 3) -> torch.Tensor:
+    r"""Inverse-frequency class weights for a weighted cross-entropy, as in
+    the climate experiments of `Jiang et al. 2019
+    <https://arxiv.org/abs/1901.02039>`_ and DeepSphere:
+
+    .. math::
+        w_c = \frac{1 / f_c}{\sum_{k : f_k > 0} 1 / f_k},
+
+    with :math:`f_c` the fraction of pixels of class :math:`c` in ``y``. The
+    weights sum to 1; a class absent from ``y`` gets weight 0. With the
+    paper's fractions (97.7 %, 0.1 %, 2.2 %) this gives about
+    (0.001, 0.955, 0.044).
+
+    Args:
+        y (torch.Tensor): labels, integer, any shape, values in
+            ``[0, num_classes)``.
+        num_classes (int, optional): number of classes. (default: :obj:`3`)
+
+    Returns:
+        torch.Tensor: float32 [num_classes], for
+        :class:`torch.nn.CrossEntropyLoss` ``(weight=...)``.
+
+    Example:
+        >>> class_weights(torch.tensor([0, 0, 0, 1]))
+        tensor([0.2500, 0.7500, 0.0000])
+    """
+    num_classes = check_int('num_classes', num_classes, minimum=1)
+    if not isinstance(y, torch.Tensor):
+        raise ValueError(f"Expected 'y' to be a torch.Tensor of labels (got {_got(y)})")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"Expected 'y' to hold integer labels (got {y.dtype})")
+    if y.numel() == 0:
+        raise ValueError("Expected 'y' to hold at least one label (got an empty tensor)")
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"Expected 'y' to hold labels in [0, {num_classes - 1}] (got "
+                         f"{low if low < 0 else high})")
+    counts = torch.bincount(y.reshape(-1).long().cpu(), minlength=num_classes).double()
+    inverse = torch.where(counts > 0, counts.sum() / counts.clamp(min=1),
+                          torch.zeros_like(counts))
+    return (inverse / inverse.sum()).float()

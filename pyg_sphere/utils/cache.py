@@ -188,10 +188,13 @@ class ArrayCache:
         """Write an entry (data file, then manifest, both atomically) and
         return the data file's path. Call it under :meth:`lock`."""
         single = isinstance(arrays, np.ndarray)
-        if not single and not (isinstance(arrays, dict) and arrays and all(
-                isinstance(k, str) and isinstance(v, np.ndarray) for k, v in arrays.items())):
-            raise ValueError(f"Expected 'arrays' to be a numpy array or a non-empty dict of "
-                             f"them (got {type(arrays).__name__})")
+        if not single:
+            if not (isinstance(arrays, dict) and arrays and all(
+                    isinstance(k, str) and isinstance(v, (np.ndarray, np.generic))
+                    for k, v in arrays.items())):
+                raise ValueError(f"Expected 'arrays' to be a numpy array or a non-empty dict "
+                                 f"of numpy arrays / scalars (got {type(arrays).__name__})")
+            arrays = {k: np.asarray(v) for k, v in arrays.items()}
         data_path, manifest_path = self.paths(name, params, single)
         self.root.mkdir(parents=True, exist_ok=True)
         if single:

@@ -1,5 +1,5 @@
-r"""Classical baselines for the cosmology task: summary statistics of each
-sample fed to a linear classifier (multinomial logistic regression).
+r"""Summary statistics of maps, the features of the classical baselines (fed
+to :class:`~pyg_sphere.baselines.LinearClassifier`).
 
 * Power spectrum: :math:`\hat C_\ell` binned in ``n_bins`` equal-width bins
   of :math:`\ell \in [2, \ell_{max}]`, log10. Full-sky maps use the plain
@@ -19,7 +19,7 @@ clear (Perraudin et al. 2019).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -119,80 +119,14 @@ def histogram_features(x: Any, edges: torch.Tensor) -> torch.Tensor:
     return (counts / x.size(1)).float()
 
 
-class LinearClassifier:
-    r"""Multinomial logistic regression with L2 penalty, fitted full-batch by
-    L-BFGS on standardized features (deterministic: zero initialization).
-
-    .. math::
-        \min_{W, b}\; \frac{1}{N}\sum_i -\log \operatorname{softmax}(W f_i + b)_{y_i}
-        + \lambda \lVert W \rVert^2
-
-    Args:
-        weight_decay (float, optional): :math:`\lambda`. (default: 1e-3)
-        max_iter (int, optional): L-BFGS iterations. (default: 500)
-    """
-    def __init__(self, weight_decay: float = 1e-3, max_iter: int = 500) -> None:
-        self.weight_decay = float(weight_decay)
-        self.max_iter = int(max_iter)
-
-    def fit(self, features: torch.Tensor, y: torch.Tensor) -> 'LinearClassifier':
-        f = features.double()
-        self.mean = f.mean(0)
-        self.std = f.std(0).clamp_min(1e-12) if f.size(0) > 1 else torch.ones_like(self.mean)
-        f = (f - self.mean) / self.std
-        num_classes = int(y.max()) + 1
-        self.weight = torch.zeros(num_classes, f.size(1), dtype=torch.float64,
-                                  requires_grad=True)
-        self.bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([self.weight, self.bias], max_iter=self.max_iter,
-                                tolerance_grad=1e-9, tolerance_change=1e-12,
-                                line_search_fn='strong_wolfe')
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(f @ self.weight.T + self.bias, y)
-            loss = loss + self.weight_decay * self.weight.pow(2).sum()
-            loss.backward()
-            return loss
-        opt.step(closure)
-        return self
-
-    @torch.no_grad()
-    def predict(self, features: torch.Tensor) -> torch.Tensor:
-        f = (features.double() - self.mean) / self.std
-        return (f @ self.weight.T + self.bias).argmax(1)
-
-    def score(self, features: torch.Tensor, y: torch.Tensor) -> float:
-        """Accuracy in [0, 1]."""
-        return float((self.predict(features) == y).double().mean())
-
-
-def baseline_accuracies(train: Any, test: Any, n_ps_bins: int = 16, n_hist_bins: int = 32,
-                        weight_decay: float = 1e-3) -> Dict[str, float]:
-    """Test accuracies of the power-spectrum and histogram baselines.
-
-    Args:
-        train, test (CosmologyMaps): the splits to fit on and to score on
-            (noise included, as returned by ``tensors()``).
-        n_ps_bins (int, optional): power-spectrum bins. (default: 16)
-        n_hist_bins (int, optional): histogram bins. (default: 32)
-        weight_decay (float, optional): L2 penalty of the classifier.
-            (default: 1e-3)
-
-    Returns:
-        ``{'power_spectrum': acc, 'histogram': acc}``, accuracies in [0, 1].
-    """
-    nside = train.config.nside
-    x_train, y_train = train.tensors()
-    x_test, y_test = test.tensors()
-    out = {}
-    ps_train = power_spectrum_features(x_train, nside, train.patches, n_ps_bins)
-    ps_test = power_spectrum_features(x_test, nside, test.patches, n_ps_bins)
-    out['power_spectrum'] = LinearClassifier(weight_decay).fit(ps_train, y_train) \
-        .score(ps_test, y_test)
-    edges = histogram_edges(x_train, n_hist_bins)
-    h_train = histogram_features(x_train, edges)
-    h_test = histogram_features(x_test, edges)
-    out['histogram'] = LinearClassifier(weight_decay).fit(h_train, y_train) \
-        .score(h_test, y_test)
-    return out
+def channel_statistics(x: torch.Tensor) -> torch.Tensor:
+    """Rotation-invariant statistics of each channel over the pixels: mean,
+    std and the nine deciles, float32 [N, 11 C] for maps ``x`` [N, n, C]
+    (pixels weighted equally)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError(f"Expected 'x' to be a tensor [N, n, C] (got "
+                         f"{getattr(x, 'shape', type(x).__name__)})")
+    xd = x.double()
+    q = torch.quantile(xd, torch.linspace(0.1, 0.9, 9, dtype=torch.float64), dim=1)
+    q = q.permute(1, 0, 2).reshape(x.size(0), -1)
+    return torch.cat([xd.mean(1), xd.std(1), q], dim=1).float()

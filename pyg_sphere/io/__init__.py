@@ -1,0 +1,18 @@
+"""Readers of users' data: HEALPix maps (FITS in either ordering, NESTED
+``.npy``), netCDF fields on lat-lon grids interpolated onto any sampling, and
+triangle meshes."""
+from .healpix import FITS_SUFFIXES, is_fits, read_healpix_fields, read_healpix_map
+from .mesh import MESH_FORMATS, load_mesh
+from .netcdf import NETCDF_ENGINES, NetCDFFields, load_netcdf
+
+__all__ = [
+    'read_healpix_map',
+    'read_healpix_fields',
+    'is_fits',
+    'FITS_SUFFIXES',
+    'load_netcdf',
+    'NetCDFFields',
+    'NETCDF_ENGINES',
+    'load_mesh',
+    'MESH_FORMATS',
+]
