@@ -8,17 +8,10 @@ import pytest
 import torch
 
 from pyg_sphere import cli
-from pyg_sphere.datasets import _cosmo_sim
-from tests.datasets.test_cosmology import fake_map, fake_spectra
+from pyg_sphere.simulate import lensing
+from tests.conftest import fake_map, fake_spectra
 
 NSIDE = 64
-
-
-@pytest.fixture
-def fakes(monkeypatch):
-    """Stand-ins for CAMB and GLASS (their real chain is tested in tests/datasets)."""
-    monkeypatch.setattr(_cosmo_sim, 'compute_spectra', fake_spectra)
-    monkeypatch.setattr(_cosmo_sim, 'simulate_map', fake_map)
 
 
 def train_args(tmp_path, out='run', *extra):
@@ -100,8 +93,8 @@ def test_existing_run_needs_resume(tmp_path, fakes, capsys):
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('trained')
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_cosmo_sim, 'compute_spectra', fake_spectra)
-        mp.setattr(_cosmo_sim, 'simulate_map', fake_map)
+        mp.setattr(lensing, 'compute_spectra', fake_spectra)
+        mp.setattr(lensing, 'simulate_map', fake_map)
         assert cli.main(train_args(tmp, 'run', '--epochs', '1')) == 0
     return tmp / 'run'
 

@@ -14,7 +14,7 @@ from pyg_sphere import cli
 
 def climate_args(tmp_path, out='run', *extra):
     return ['train', 'climate', '--out', str(tmp_path / out), '--data-root',
-            str(tmp_path / 'data'), '--nside', '2', '--n-maps', '8', '--epochs', '2',
+            str(tmp_path / 'data'), '--subdivisions', '2', '--n-maps', '8', '--epochs', '2',
             '--batch-size', '4', '--no-progress', *extra]
 
 
@@ -26,7 +26,7 @@ def shapes_args(tmp_path, out='run', *extra):
 
 def _write_netcdf(path, with_labels):
     from scipy.io import netcdf_file
-    from pyg_sphere.datasets import CLIMATE_CHANNELS
+    from pyg_sphere.simulate import CLIMATE_CHANNELS
     lat = np.linspace(-89, 89, 30)
     lon = np.arange(0, 360, 6.0)
     with netcdf_file(str(path), 'w') as f:
@@ -96,7 +96,7 @@ def test_shapes_train_predict(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'rotated' in out and 'DeepSphere' in out
     pytest.importorskip('trimesh')
-    from pyg_sphere.datasets import generate_shape
+    from pyg_sphere.simulate import generate_shape
     v, f = generate_shape('box', np.random.default_rng(0))
     off = tmp_path / 'box.off'
     off.write_text('OFF\n%d %d 0\n' % (len(v), len(f)) +
@@ -121,9 +121,14 @@ def test_task_option_errors(tmp_path, capsys):
         (['predict', str(tmp_path), 'x.nc'], 'not a finished run'),
         (['train', 'cosmology', '--patch-order', '3'], '--patch-order'),
         (['train', 'cosmology', '--rotate', 'so3'], 'not an option of the cosmology task'),
-        (['train', 'climate', '--nside', '0'], 'coarsened at least once'),
+        (['train', 'climate', '--subdivisions', '0'], 'coarsened at least once'),
+        (['train', 'climate', '--nside', '0'], 'the icosahedral sampling takes --subdivisions'),
+        (['train', 'shapes', '--sampling', 'equiangular', '--nside', '8'],
+         'the equiangular sampling takes --nlat'),
+        (['train', 'shapes', '--sampling', 'equiangular', '--nlat', '7'], '--nlat: expected'),
+        (['train', 'cosmology', '--subdivisions', '3'], 'the healpix sampling takes --nside'),
         (['train', 'shapes', '--data-dir', str(tmp_path / 'empty'), '--data-root',
-          str(tmp_path / 'cache')], "--data-dir: Expected 'root' to hold class folders"),
+          str(tmp_path / 'cache')], "--data-dir: Expected 'folder' to hold class folders"),
     ]
     (tmp_path / 'empty').mkdir()
     for argv, message in cases:

@@ -1,13 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from torch_geometric.data import Data
 
 from pyg_sphere.rotation import random_rotation
 from pyg_sphere.samplings import healpix, icosahedral, points
-from pyg_sphere.transforms import (MESH_CENTERS, MESH_CHANNELS, MESH_ROTATIONS,
-                                   SphereMeshProjection, normalize_mesh, project_mesh)
-from pyg_sphere.transforms.mesh_projection import _face_caps
+from pyg_sphere.transforms import (MESH_CHANNELS, check_translate, normalize_mesh,
+                                   project_mesh, random_pose)
+from pyg_sphere.transforms._ray_cast import _face_caps
 
 
 def cube():
@@ -221,72 +220,6 @@ def test_project_mesh_errors(kwargs, match):
         project_mesh(**args)
 
 
-def mesh_data(y=3):
-    v, f = l_prism()
-    return Data(pos=torch.from_numpy(v).float(), face=torch.from_numpy(f).t().contiguous(),
-                y=torch.tensor([y]))
-
-
-def test_transform_output_and_repr():
-    sampling = healpix(4)
-    t = SphereMeshProjection(sampling)
-    data = mesh_data()
-    out = t(data)
-    assert out.x.shape == (192, 6) and out.x.dtype == torch.float32
-    assert out.y.tolist() == [3] and out.pos is sampling.pos and out.sampling == sampling.sampling
-    assert 'x' not in sampling and data.pos.shape == (12, 3)  # inputs untouched
-    assert torch.equal(out.x, project_mesh(data.pos, data.face.t(), sampling.pos))
-    assert repr(t) == ("SphereMeshProjection(sampling=healpix(nest=True, nside=4), "
-                       "rotate='none', translate=0.0, center='bbox', generator=None)")
-    g = torch.Generator().manual_seed(5)
-    t = SphereMeshProjection(points([0., 1.], [0., 0.5]), rotate='so3', translate=0.1,
-                             center='mean', generator=g)
-    assert repr(t).startswith("SphereMeshProjection(sampling=points(n=2, digest='")
-    assert repr(t).endswith("rotate='so3', translate=0.1, center='mean', "
-                            "generator=Generator(seed=5))")
-    assert MESH_ROTATIONS == ('none', 'z', 'so3') and MESH_CENTERS == ('bbox', 'mean')
-
-
-def test_transform_augmentation_is_seeded():
-    def run(seed, **kw):
-        t = SphereMeshProjection(healpix(4), generator=torch.Generator().manual_seed(seed), **kw)
-        return t(mesh_data()).x, t(mesh_data()).x
-    a1, a2 = run(0, rotate='so3', translate=0.2)
-    b1, b2 = run(0, rotate='so3', translate=0.2)
-    assert torch.equal(a1, b1) and torch.equal(a2, b2)
-    assert not torch.allclose(a1, a2, atol=1e-3)
-    t = SphereMeshProjection(healpix(4), rotate='z', translate=0.3,
-                             generator=torch.Generator().manual_seed(1))
-    for _ in range(3):
-        R, shift = t.sample_pose()
-        assert np.allclose(R[2], [0, 0, 1]) and np.allclose(R @ R.T, np.eye(3))
-        assert 0 < np.linalg.norm(shift) <= 0.3
-    assert SphereMeshProjection(healpix(4)).sample_pose() == (None, None)
-
-
-@pytest.mark.parametrize('kwargs,match', [
-    (dict(sampling=torch.zeros(4, 3)), "'sampling' to be a Data"),
-    (dict(rotate='SO3'), "'rotate' to be one of"),
-    (dict(translate=-0.1), "'translate' to be a finite number >= 0"),
-    (dict(translate='0.1'), "'translate' to be a number"),
-    (dict(center='centroid'), "'center' to be one of"),
-    (dict(generator=0), "'generator' to be a torch.Generator"),
-])
-def test_transform_errors(kwargs, match):
-    args = dict(sampling=healpix(1))
-    args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
-        SphereMeshProjection(**args)
-
-
-def test_transform_rejects_data_without_a_mesh():
-    t = SphereMeshProjection(healpix(1))
-    with pytest.raises(ValueError, match="'pos' \\[V, 3\\] and 'face'"):
-        t(Data(pos=torch.randn(5, 3)))
-    with pytest.raises(ValueError, match="'data.face' to have shape"):
-        t(Data(pos=torch.randn(5, 3), face=torch.zeros(4, 2, dtype=torch.long)))
-
-
 def test_flat_mesh_is_its_own_hull():
     # a unit square at z = 0.5 (after normalization: centred, so the plane holds the centre)
     v = np.array([[0, 0, 0.5], [1, 0, 0.5], [1, 1, 0.5], [0, 1, 0.5]])
@@ -298,3 +231,42 @@ def test_flat_mesh_is_its_own_hull():
     assert torch.allclose(x, torch.tensor([[.25, 1, 0] * 2, [0] * 6], dtype=torch.float64))
     x = project_mesh(v[:3], f[:1], pos, translation=[0, 0, 0.25])  # 3 vertices: no Qhull
     assert torch.allclose(x[0], torch.tensor([.25, 1, 0] * 2, dtype=torch.float64))
+
+
+def test_random_pose_is_seeded_and_uniform():
+    assert random_pose(np.random.default_rng(0), 'none', 0.0) == (None, None)
+    R1, t1 = random_pose(np.random.default_rng(5), 'so3', 0.3)
+    R2, t2 = random_pose(np.random.default_rng(5), 'so3', 0.3)
+    assert np.array_equal(R1, R2) and np.array_equal(t1, t2)
+    rng = np.random.default_rng(1)
+    poses = [random_pose(rng, 'so3', 1.0) for _ in range(2000)]
+    R = np.stack([p[0] for p in poses])
+    assert np.allclose(R @ R.transpose(0, 2, 1), np.eye(3), atol=1e-12)
+    assert np.allclose(np.linalg.det(R), 1.0)
+    # Haar: E[R] = 0, E[tr(R)^2] = 1 (std of an entry's mean: 0.013)
+    assert np.abs(R.mean(0)).max() < 0.06
+    trace = np.trace(R, axis1=1, axis2=2)
+    assert abs(trace.mean()) < 0.1 and abs((trace ** 2).mean() - 1) < 0.15
+    shift = np.stack([p[1] for p in poses])
+    length = np.linalg.norm(shift, axis=1)
+    assert length.max() <= 1.0 and abs(length.mean() - 0.5) < 0.03
+    # directions: uniform on the sphere, so each coordinate of the unit vector
+    # is uniform on [-1, 1] (Archimedes): mean 0, variance 1/3
+    unit = shift / length[:, None]
+    assert np.abs(unit.mean(0)).max() < 0.06 and np.abs((unit ** 2).mean(0) - 1 / 3).max() < 0.03
+    # about z: the angle is uniform, the z axis is kept
+    z = np.stack([random_pose(rng, 'z', 0.0)[0] for _ in range(2000)])
+    assert np.allclose(z[:, 2], [0, 0, 1]) and np.allclose(z[:, :, 2], [0, 0, 1])
+    angle = np.arctan2(z[:, 1, 0], z[:, 0, 0])
+    counts = np.histogram(angle, bins=8, range=(-np.pi, np.pi))[0]
+    assert counts.min() > 180 and counts.max() < 320  # 250 expected, std 15
+    with pytest.raises(ValueError, match="'rotate' to be one of"):
+        random_pose(rng, 'x', 0.0)
+
+
+def test_check_translate():
+    assert check_translate(0) == 0.0 and check_translate(0.25) == 0.25
+    for bad, match in ((-0.1, 'finite number >= 0'), (float('inf'), 'finite number >= 0'),
+                       ('0.1', "'translate' to be a number"), (True, "'translate'")):
+        with pytest.raises(ValueError, match=match):
+            check_translate(bad)
