@@ -19,21 +19,20 @@ _TASK_DEFAULTS = ('epochs', 'batch_size', 'lr', 'sampling', 'k')
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .tasks import TASKS
-    from .tasks._samplings import RESOLUTION_HELP
+    from ._catalog import RESOLUTION_HELP, TASK_DEFAULTS, TASK_SAMPLINGS
 
     parser = argparse.ArgumentParser(
         prog='pyg-sphere', description='Graph-based spherical CNNs (DeepSphere) on PyG.')
     sub = parser.add_subparsers(dest='command', required=True)
 
     def task_defaults(option: str) -> str:
-        return ', '.join(f'{name} {task.defaults.get(option)}' for name, task in TASKS.items())
+        return ', '.join(f'{name} {d.get(option)}' for name, d in TASK_DEFAULTS.items())
 
     train = sub.add_parser(
         'train', help='train a model on a built-in task',
         description='Train a DeepSphere model. Data are simulated on first use and cached. '
                     'Runs data-parallel under torchrun (gloo on CPU, nccl on GPU).')
-    train.add_argument('task', help=f'one of {", ".join(TASKS)}')
+    train.add_argument('task', help=f'one of {", ".join(TASK_DEFAULTS)}')
     train.add_argument('--out', default=None,
                        help='run directory for config, metrics, checkpoints and plots '
                             '(default: runs/TASK)')
@@ -46,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f'Adam learning rate (default: {task_defaults("lr")})')
     train.add_argument('--sampling', default=None,
                        help='sampling of the maps: ' + '; '.join(
-                           f'{name} {", ".join(task.samplings)}' for name, task in TASKS.items())
+                           f'{name} {", ".join(samplings)}'
+                           for name, samplings in TASK_SAMPLINGS.items())
                        + f' (default: {task_defaults("sampling")})')
     train.add_argument('--nside', type=int, default=None,
                        help=f'{RESOLUTION_HELP["nside"]} (default: cosmology 64, shapes 16, '
@@ -101,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument('--output', default=None,
                          help='output file: CSV of classes (cosmology, shapes) or npz of '
                               'segmentation maps (climate) (default: in RUN_DIR)')
+    predict.add_argument('--masked', default='error', choices=('error', 'skip'),
+                         help='maps with NaN or healpy.UNSEEN pixels: refuse them (error), or '
+                              '(cosmology runs on patches) score only the patches without '
+                              'masked pixels (skip) (default: error)')
     predict.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (default: cpu)")
     return parser
 
@@ -162,19 +166,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from .tasks import predict
-    out = predict(args.run_dir, args.inputs, args.output, args.device)
+    out = predict(args.run_dir, args.inputs, args.output, args.device, masked=args.masked)
     print(f'predictions written to {out}')
     return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .tasks import TaskError
     args = _parser().parse_args(argv)
+    from .tasks import TaskError  # after parsing: --help stays fast
     try:
         return {'train': _train, 'evaluate': _evaluate, 'predict': _predict}[args.command](args)
     except TaskError as err:
         print(f'pyg-sphere: error: {err}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = ' (rerun with --resume to continue)' if args.command == 'train' else ''
+        print(f'pyg-sphere: interrupted{hint}', file=sys.stderr)
+        return 130
 
 
 if __name__ == '__main__':  # pragma: no cover

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import torch
+
 from torch_geometric.data import Data
 
 #: Cluster value of the fine nodes dropped by pooling (partial sky) in a
@@ -50,3 +52,9 @@ class SphereData(Data):
         if match is not None:
             return -1 if match.group(1) == 'edge_index' else 0
         return super().__cat_dim__(key, value, *args, **kwargs)
+
+
+# Datasets saved with a SpherePyramid pre-transform hold SphereData; allow it
+# for torch.load(weights_only=True) (PyG tries that first, and warned).
+if hasattr(torch.serialization, 'add_safe_globals'):
+    torch.serialization.add_safe_globals([SphereData])

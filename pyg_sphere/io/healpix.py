@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -27,18 +27,39 @@ def _check_file(path: Union[str, os.PathLike]) -> Path:
     return path
 
 
-def _check_values(path: Path, values: np.ndarray, nside: int) -> None:
+def check_real_array(path: Path, values: Any) -> np.ndarray:
+    """``values`` as an array of real numbers (int, uint or float), or a
+    ValueError naming the file and the dtype (complex values are refused,
+    not silently cut to their real part)."""
+    values = np.asarray(values)
+    if values.dtype.kind not in 'iuf':
+        raise ValueError(f'{path}: expected real numbers (got an array of dtype '
+                         f'{values.dtype})')
+    return values
+
+
+def masked_pixels(values: np.ndarray) -> np.ndarray:
+    """Where a map has no value: NaN, infinite or :obj:`healpy.UNSEEN`
+    (-1.6375e30, the mark of cosmologists' masked FITS maps), bool."""
+    import healpy as hp
+    return ~np.isfinite(values) | np.isclose(values, hp.UNSEEN, rtol=1e-6, atol=0.0)
+
+
+def _check_values(path: Path, values: np.ndarray, nside: int, masked: bool = False,
+                  order: str = 'NESTED') -> None:
     import healpy as hp
     npix = 12 * nside * nside
     if values.shape[-1] != npix:
         got = hp.npix2nside(values.shape[-1]) if hp.isnpixok(values.shape[-1]) else None
         raise ValueError(f'{path}: expected maps of nside {nside} ({npix} pixels), got '
                          f'{values.shape[-1]} pixels' + (f' (nside {got})' if got else ''))
-    bad = ~np.isfinite(values) | (values == hp.UNSEEN)
-    if bad.any():
+    bad = masked_pixels(values)
+    if bad.any() and not masked:
         first = int(np.nonzero(bad.reshape(-1))[0][0]) % npix
-        raise ValueError(f'{path}: {int(bad.sum())} NaN / UNSEEN pixels (first at pixel '
-                         f'{first}); fill or mask them first')
+        raise ValueError(f'{path}: {int(bad.sum())} of {bad.size} pixels are NaN or '
+                         f'healpy.UNSEEN (first at {order} pixel {first}): fill them, or, for a '
+                         f'partial sky, use only the patches without masked pixels '
+                         f'(pyg-sphere predict --masked skip)')
 
 
 def _ordering(header) -> bool:
@@ -47,13 +68,15 @@ def _ordering(header) -> bool:
     return ordering.startswith('NEST')
 
 
-def read_healpix_map(path: Union[str, os.PathLike], nside: int, field: int = 0) -> np.ndarray:
+def read_healpix_map(path: Union[str, os.PathLike], nside: int, field: int = 0,
+                     masked: bool = False) -> np.ndarray:
     """A HEALPix map as a NESTED float64 array of ``12 nside^2`` pixels.
 
     FITS files are read with healpy in the ordering their header states
     (RING when it states none); ``.npy`` files must be NESTED. Raises
     FileNotFoundError for a missing file and ValueError for an unreadable
-    file, a wrong number of pixels, and NaN / UNSEEN pixels.
+    file, a wrong number of pixels, and NaN / UNSEEN pixels unless
+    ``masked``, which returns them as NaN (see :func:`masked_pixels`).
     """
     import healpy as hp
     path = _check_file(path)
@@ -62,6 +85,7 @@ def read_healpix_map(path: Union[str, os.PathLike], nside: int, field: int = 0) 
             values = np.load(path, allow_pickle=False)
         except Exception as err:  # numpy raises several kinds on bad files
             raise ValueError(f'{path}: cannot read a .npy array ({err})') from None
+        values = check_real_array(path, values)
         nest = True
     elif is_fits(path):
         try:
@@ -73,7 +97,8 @@ def read_healpix_map(path: Union[str, os.PathLike], nside: int, field: int = 0) 
     else:
         raise ValueError(f'{path}: expected a .fits or .npy HEALPix map')
     values = np.asarray(values, dtype=np.float64).reshape(-1)
-    _check_values(path, values, nside)
+    _check_values(path, values, nside, masked, 'NESTED' if nest else 'RING')
+    values = np.where(masked_pixels(values), np.nan, values)
     return values if nest else hp.reorder(values, r2n=True)
 
 
@@ -90,7 +115,7 @@ def read_healpix_fields(path: Union[str, os.PathLike], nside: int, count: int) -
     except Exception as err:  # healpy raises many kinds of errors
         raise ValueError(f'{path}: cannot read a HEALPix map ({err})') from None
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    _check_values(path, values, nside)
+    _check_values(path, values, nside, order='NESTED' if _ordering(header) else 'RING')
     if not _ordering(header):
         values = np.stack([hp.reorder(v, r2n=True) for v in values])
     return values.T

@@ -76,8 +76,9 @@ def plot_confusion(confusion: Any, class_names: Sequence[str], path_or_ax: Any,
                 color='white' if value > threshold else 'black')
     ticks = np.arange(cm.shape[0])
     names = [str(name) for name in class_names]
-    ax.set_xticks(ticks, names, rotation=45 if cm.shape[0] > 4 else 0, ha='right'
-                  if cm.shape[0] > 4 else 'center')
+    slanted = cm.shape[0] > 4 or max(len(n) for n in names) > 10
+    ax.set_xticks(ticks, names, rotation=30 if slanted else 0,
+                  ha='right' if slanted else 'center')
     ax.set_yticks(ticks, names)
     ax.set(xlabel='predicted', ylabel='true')
     if title is not None:

@@ -84,7 +84,8 @@ def plot_maps(maps: Any, data: Any, titles: Optional[Sequence[Optional[str]]], p
                          f"(got {len(map_kwargs)})")
     if isinstance(ncols, bool) or not isinstance(ncols, numbers.Integral) or ncols < 1:
         raise ValueError(f"Expected 'ncols' to be a positive integer (got {_got(ncols)})")
-    allowed = {'cmap', 'vmin', 'vmax', 'resolution', 'categorical', 'labels', 'colorbar'}
+    allowed = {'cmap', 'vmin', 'vmax', 'resolution', 'categorical', 'labels', 'colorbar',
+               'unit'}
     for extra in [kwargs] + [kw for kw in map_kwargs if kw]:
         unknown = sorted(set(extra) - allowed)
         if unknown:
@@ -111,5 +112,5 @@ def plot_maps(maps: Any, data: Any, titles: Optional[Sequence[Optional[str]]], p
             index_cache[key] = _pixel_index(datas[i], lon, lat)
         _draw(ax, _resample(values[i], index_cache[key]), titles[i], opt.get('cmap'),
               opt.get('vmin'), opt.get('vmax'), values[i], bool(opt.get('categorical', False)),
-              opt.get('labels'), bool(opt.get('colorbar', True)))
+              opt.get('labels'), bool(opt.get('colorbar', True)), opt.get('unit'))
     return _save(fig, path, fmt, dpi)

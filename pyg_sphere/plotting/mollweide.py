@@ -152,7 +152,8 @@ def _check_ax(ax: Any) -> None:
 
 def _draw(ax: Any, image: np.ndarray, title: Optional[str], cmap: Optional[Any],
           vmin: Optional[float], vmax: Optional[float], values: np.ndarray,
-          categorical: bool, labels: Optional[Sequence[str]], colorbar: bool) -> Any:
+          categorical: bool, labels: Optional[Sequence[str]], colorbar: bool,
+          unit: Optional[str] = None) -> Any:
     mpl = _matplotlib()
     if categorical:
         names = _classes(values, labels)
@@ -198,6 +199,8 @@ def _draw(ax: Any, image: np.ndarray, title: Optional[str], cmap: Optional[Any],
         if categorical:
             bar.set_ticks(np.arange(count))
             bar.set_ticklabels(names, rotation=0 if count <= 6 else 45)
+        if unit is not None:
+            bar.set_label(str(unit))
     return ax
 
 
@@ -205,7 +208,7 @@ def mollweide(values: Any, data: Any, ax: Optional[Any] = None, title: Optional[
               cmap: Optional[Any] = None, vmin: Optional[float] = None,
               vmax: Optional[float] = None, resolution: int = DEFAULT_RESOLUTION,
               categorical: bool = False, labels: Optional[Sequence[str]] = None,
-              colorbar: bool = True) -> Any:
+              colorbar: bool = True, unit: Optional[str] = None) -> Any:
     r"""Draw a map of one value per pixel of any sampling in the Mollweide
     projection.
 
@@ -246,6 +249,8 @@ def mollweide(values: Any, data: Any, ax: Optional[Any] = None, title: Optional[
             class indices ``0 ... max(values)``)
         colorbar (bool, optional): draw a horizontal colorbar under the map.
             (default: :obj:`True`)
+        unit (str, optional): label of the colorbar, e.g. the quantity and
+            its unit. (default: :obj:`None`)
 
     Returns:
         The :class:`matplotlib.axes.Axes` drawn into.
@@ -267,4 +272,5 @@ def mollweide(values: Any, data: Any, ax: Optional[Any] = None, title: Optional[
         _check_ax(ax)
     lon, lat, _ = _mollweide_lonlat(resolution)
     image = _resample(values, _pixel_index(data, lon, lat))
-    return _draw(ax, image, title, cmap, vmin, vmax, values, categorical, labels, colorbar)
+    return _draw(ax, image, title, cmap, vmin, vmax, values, categorical, labels, colorbar,
+                 unit)

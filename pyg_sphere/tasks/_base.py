@@ -116,8 +116,18 @@ class Task:
         return []
 
     def predict(self, run_dir: Path, config: RunConfig, model: torch.nn.Module,
-                inputs: Sequence[str], output: Optional[str], device: str) -> Path:
+                inputs: Sequence[str], output: Optional[str], device: str,
+                masked: str = 'error') -> Path:
+        """Apply ``model`` to the user's files. ``masked='skip'`` (tasks on
+        partial-sky patches only) leaves out the patches holding masked
+        pixels instead of refusing the map."""
         raise TaskError(f"task '{self.name}' has no predict command")
+
+
+def no_masked_skip(task: str, masked: str) -> None:
+    if masked != 'error':
+        raise TaskError(f"--masked {masked}: only the cosmology task scores partial skies "
+                        f"(the {task} task needs complete inputs)")
 
 
 def reject_options(task: str, args: argparse.Namespace, names: Sequence[str]) -> None:

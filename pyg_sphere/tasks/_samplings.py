@@ -2,23 +2,13 @@
 option that belongs to it (``--nside``, ``--subdivisions`` or ``--nlat``)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from torch_geometric.data import Data
 
+from .._catalog import RESOLUTION_HELP, RESOLUTION_OPTIONS  # noqa: F401 (re-exported)
 from .._validation import is_power_of_two
 from ._base import TaskError
-
-#: The resolution option of each sampling (the command-line flag, without --).
-RESOLUTION_OPTIONS: Dict[str, str] = {'healpix': 'nside', 'icosahedral': 'subdivisions',
-                                      'equiangular': 'nlat'}
-#: What each resolution option means, for help texts.
-RESOLUTION_HELP: Dict[str, str] = {
-    'nside': 'HEALPix nside, a power of two (12 nside^2 pixels)',
-    'subdivisions': 'icosahedral subdivisions l, 0..8 (10 * 4^l + 2 pixels)',
-    'nlat': 'equiangular (SOFT) latitudes, even, >= 4 (nlat x 2 nlat pixels)',
-}
-
 
 def check_sampling(task: str, name: str, allowed: Sequence[str]) -> str:
     """``name`` if the task supports it, else a :class:`TaskError`."""

@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import Task, TaskData, TaskError, data_dir_option, reject_options, task_cache
+from .._catalog import TASK_DEFAULTS, TASK_SAMPLINGS
+from ._base import (Task, TaskData, TaskError, data_dir_option, no_masked_skip, reject_options,
+                    task_cache)
 from ._samplings import build_sampling, check_sampling, pooling_levels, resolution_option
 
 #: training maps simulated by default (val and test get a quarter each)
@@ -51,8 +53,8 @@ class ClimateData:
 class ClimateTask(Task):
     name = 'climate'
     data_type = ClimateData
-    defaults = {'epochs': 20, 'batch_size': 8, 'lr': 1e-3, 'sampling': 'icosahedral', 'k': 8}
-    samplings = ('icosahedral', 'healpix')
+    defaults = TASK_DEFAULTS['climate']
+    samplings = TASK_SAMPLINGS['climate']
 
     def data_config(self, args: argparse.Namespace) -> ClimateData:
         check_sampling(self.name, args.sampling, self.samplings)
@@ -174,8 +176,10 @@ class ClimateTask(Task):
                          f'{b["pixel_linear_mean_iou"] * 100:6.1f}% '
                          f'{b["pixel_linear_mean_ap"] * 100:6.1f}%')
         acc = t['class_accuracy']
-        lines.append(f'  per class accuracy: background {acc[0] * 100:.1f} %, TC '
-                     f'{acc[1] * 100:.1f} %, AR {acc[2] * 100:.1f} %')
+        shown = [('background', acc[0]), ('TC', acc[1]), ('AR', acc[2])]
+        lines.append('  per class accuracy: ' + ', '.join(
+            f'{name} {a * 100:.1f} %' if a is not None and a == a else
+            f'{name} n/a (no {name} pixel in the test set)' for name, a in shown))
         return lines
 
     def plots(self, run_dir: Path, config: Any, model: torch.nn.Module, data: TaskData,
@@ -193,7 +197,8 @@ class ClimateTask(Task):
         for j, i in enumerate(pick):
             maps += [X[i, :, tmq].numpy(), y[i].numpy(), pred[j].numpy()]
             titles += [f'map {i}: TMQ (input)', 'true labels', 'predicted labels']
-            kw += [{}, {'categorical': True, 'labels': labels},
+            kw += [{'unit': 'TMQ, precipitable water (kg m-2)'},
+                   {'categorical': True, 'labels': labels},
                    {'categorical': True, 'labels': labels}]
         plot_maps(maps, self.sampling(config), titles, run_dir / 'predictions.png', ncols=3,
                   map_kwargs=kw)
@@ -204,7 +209,7 @@ class ClimateTask(Task):
         interpolated), a ``.npy`` array ``[n, 16]`` or ``[T, n, 16]`` on the
         run's pixels, or, for a HEALPix run, a FITS file of 16 fields (RING or
         NESTED)."""
-        from ..io import is_fits, load_netcdf, read_healpix_fields
+        from ..io import check_real_array, is_fits, load_netcdf, read_healpix_fields
         from ..simulate import CLIMATE_CHANNELS
         c, n = len(CLIMATE_CHANNELS), sampling.num_nodes
         if not path.exists():
@@ -220,12 +225,16 @@ class ClimateTask(Task):
                 values = np.load(path, allow_pickle=False)
             except Exception as err:
                 raise TaskError(f'{path}: cannot read a .npy array ({err})') from None
+            try:
+                values = check_real_array(path, values)
+            except ValueError as err:
+                raise TaskError(str(err)) from None
             if values.ndim == 2:
                 values = values[None]
-            if values.ndim != 3 or values.shape[1:] != (n, c):
-                raise TaskError(f'{path}: expected an array [{n}, {c}] or [T, {n}, {c}] '
-                                f'(pixels of the run, channels {", ".join(CLIMATE_CHANNELS)}), '
-                                f'got shape {values.shape}')
+            if values.ndim != 3 or values.shape[1:] != (n, c) or values.shape[0] == 0:
+                raise TaskError(f'{path}: expected an array [{n}, {c}] or [T, {n}, {c}] with '
+                                f'T >= 1 (pixels of the run, channels '
+                                f'{", ".join(CLIMATE_CHANNELS)}), got shape {values.shape}')
             if not np.isfinite(values).all():
                 raise TaskError(f'{path}: {int((~np.isfinite(values)).sum())} NaN / infinite '
                                 f'values; fill them first')
@@ -242,9 +251,11 @@ class ClimateTask(Task):
         raise TaskError(f'{path}: expected a netCDF (.nc), .npy or HEALPix FITS file')
 
     def predict(self, run_dir: Path, config: Any, model: torch.nn.Module,
-                inputs: Sequence[str], output: Optional[str], device: str) -> Path:
+                inputs: Sequence[str], output: Optional[str], device: str,
+                masked: str = 'error') -> Path:
         from ..training import predict_proba
         from ..utils import atomic_write_bytes
+        no_masked_skip(self.name, masked)
         sampling = self.sampling(config)
         xs, names = [], []
         for path in inputs:

@@ -16,6 +16,7 @@ from torch_geometric.data import Data
 
 from ..datasets.cosmology_maps import DEFAULT_NOISE_STD, DEFAULT_PATCH_ORDER, check_patch_order
 from ..simulate.cosmology_config import CosmologyConfig
+from .._catalog import TASK_DEFAULTS, TASK_SAMPLINGS
 from ._base import Task, TaskData, TaskError, reject_options, task_cache
 from ._samplings import check_sampling, resolution_option
 
@@ -47,8 +48,8 @@ class CosmologyData:
 class CosmologyTask(Task):
     name = 'cosmology'
     data_type = CosmologyData
-    defaults = {'epochs': 12, 'batch_size': 16, 'lr': 2e-3, 'sampling': 'healpix', 'k': 8}
-    samplings = ('healpix',)
+    defaults = TASK_DEFAULTS['cosmology']
+    samplings = TASK_SAMPLINGS['cosmology']
 
     def data_config(self, args: argparse.Namespace) -> CosmologyData:
         check_sampling(self.name, args.sampling, self.samplings)
@@ -70,6 +71,13 @@ class CosmologyTask(Task):
         except ValueError:
             raise TaskError(f'--patch-order: expected 0 (full sky) or a power of two dividing '
                             f'nside {simulation.nside} (got {args.patch_order})') from None
+        side = simulation.nside // (order or 1)
+        if (order is None and simulation.nside < 32) or (order is not None and side < 64):
+            raise TaskError(
+                f'--nside {simulation.nside} with --patch-order {order or 0}: the '
+                f'cosmology network pools 5 times by 4, so it needs nside / patch-order >= 64 '
+                f'for patches (smallest: --nside 64 --patch-order 1) or nside >= 32 for the '
+                f'full sky (--patch-order 0)')
         noise = DEFAULT_NOISE_STD if args.noise_std is None else args.noise_std
         if not noise >= 0 or noise == float('inf'):
             raise TaskError(f"--noise-std: expected a finite value >= 0 (got {noise})")
@@ -159,45 +167,70 @@ class CosmologyTask(Task):
         pick = [int(i) for c in range(len(data.class_names))
                 for i in torch.nonzero(y == c).view(-1)[:2]]
         prob = predict_proba(model, X[pick], device=device)
-        names = [f'({om:g}, {s8:g})' for om, s8 in config.data.simulation.cosmologies]
+        names = [f'(Om, s8) = ({om:g}, {s8:g})'
+                 for om, s8 in config.data.simulation.cosmologies]
         titles = [f'true {names[int(y[i])]}, predicted {names[int(p.argmax())]} '
                   f'(p = {float(p.max()):.2f})' for i, p in zip(pick, prob)]
         maps = [X[i, :, 0].numpy() for i in pick]
         test = data.info['sets']['test']
         where = [test.patch_data(int(test.patches[i])) for i in pick]
-        plot_maps(maps, where, titles, run_dir / 'inputs.png', ncols=2)
+        plot_maps(maps, where, titles, run_dir / 'inputs.png', ncols=2,
+                  map_kwargs=[{'unit': 'convergence kappa (dimensionless), noise included'}]
+                  * len(maps))
         return ['inputs.png']
 
     def predict(self, run_dir: Path, config: Any, model: torch.nn.Module,
-                inputs: Sequence[str], output: Optional[str], device: str) -> Path:
+                inputs: Sequence[str], output: Optional[str], device: str,
+                masked: str = 'error') -> Path:
+        """Class probabilities of HEALPix maps: per patch and averaged over the
+        patches of each map. With ``masked='skip'``, patches holding NaN or
+        ``healpy.UNSEEN`` pixels are left out (a map whose patches are all
+        masked is refused)."""
         from ..io import read_healpix_map
         from ..training import predict_proba
         from ..utils import atomic_write_text
+        if masked not in ('error', 'skip'):
+            raise TaskError(f"--masked: expected 'error' or 'skip' (got {masked!r})")
         nside, order = config.data.simulation.nside, config.data.patch_order
+        if masked == 'skip' and order is None:
+            raise TaskError('--masked skip: this run classifies full-sky maps (patch order 0); '
+                            'a masked map cannot be scored')
+        patches = 1 if order is None else 12 * order * order
         maps = []
         for path in inputs:
             try:
-                maps.append(read_healpix_map(Path(path), nside))
+                maps.append(read_healpix_map(Path(path), nside, masked=masked == 'skip'))
             except (ValueError, OSError) as err:
                 raise TaskError(str(err)) from None
-        patches = 1 if order is None else 12 * order * order
         X = torch.from_numpy(np.stack(maps)).float().view(len(maps) * patches, -1, 1)
-        prob = predict_proba(model, X, device=device).view(len(maps), patches, -1)
+        ok = ~torch.isnan(X).any(dim=(1, 2))
+        for i, path in enumerate(inputs):
+            if not bool(ok[i * patches:(i + 1) * patches].any()):
+                raise TaskError(f'{path}: every one of its {patches} patches holds masked '
+                                f'pixels; nothing to score')
+        prob = torch.full((X.size(0), len(config.classes)), float('nan'))
+        prob[ok] = predict_proba(model, X[ok], device=device)
+        prob = prob.view(len(maps), patches, -1)
         out = Path(output) if output else run_dir / 'predictions.csv'
         rows: List[List[Any]] = []
+        means = []
         for path, p in zip(inputs, prob):
-            mean = p.mean(0)
+            good = ~torch.isnan(p[:, 0])
+            mean = p[good].mean(0)
+            means.append(mean)
             rows.append([path, 'all', int(mean.argmax())] + [f'{v:.6f}' for v in mean.tolist()])
             if patches > 1:
-                rows += [[path, i, int(q.argmax())] + [f'{v:.6f}' for v in q.tolist()]
-                         for i, q in enumerate(p)]
+                rows += [[path, i, int(q.argmax()) if g else 'masked'] +
+                         ([f'{v:.6f}' for v in q.tolist()] if g else [''] * len(q))
+                         for i, (q, g) in enumerate(zip(p, good.tolist()))]
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(['file', 'patch', 'class'] + [f'prob_{c}' for c in range(prob.size(-1))])
+        # the classes are (Omega_m, sigma_8) pairs, named in config.json's 'classes'
+        pairs = [f'{om:g}_{s8:g}' for om, s8 in config.data.simulation.cosmologies]
+        writer.writerow(['file', 'patch', 'class'] + [f'prob_Om_s8_{p}' for p in pairs])
         writer.writerows(rows)
         atomic_write_text(out, buf.getvalue())
-        for path, p in zip(inputs, prob):
-            print(f'{path}: class {int(p.mean(0).argmax())} '
-                  f'(p = {", ".join(f"{v:.3f}" for v in p.mean(0).tolist())})')
+        for path, mean in zip(inputs, means):
+            print(f'{path}: class {int(mean.argmax())} '
+                  f'(p = {", ".join(f"{v:.3f}" for v in mean.tolist())})')
         return out
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -44,12 +45,43 @@ def _write_json(path: Path, values: Dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(json_safe(values), indent=2) + '\n')
 
 
+def writable_folder(folder: Path, option: str) -> None:
+    """Check that ``folder`` can be made (if missing) and written in, without
+    making it, or raise a :class:`TaskError` naming ``option``."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise TaskError(f'{option}: {existing} is a file, not a folder'
+                        + ('' if existing == Path(folder).absolute() else f' (needed for {folder})'))
+    probe = existing / f'.write-probe-{os.getpid()}'
+    try:
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as err:
+        raise TaskError(f'{option}: cannot write in {existing} ({err.strerror or err})') from None
+
+
+def _load_checkpoint(path: Path, device: str = 'cpu') -> Dict[str, Any]:
+    """A checkpoint of this package, or a :class:`TaskError` naming the file."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # torch raises many kinds on a damaged file
+        raise TaskError(f'{path}: not a readable checkpoint ({type(err).__name__}: '
+                        f'{str(err).splitlines()[0][:160] if str(err) else "empty"}); delete '
+                        f'it to start the run again') from None
+    if not isinstance(state, dict) or 'model' not in state:
+        raise TaskError(f'{path}: not a checkpoint of pyg_sphere (no model weights)')
+    return state
+
+
 def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> Optional[Dict[str, Any]]:
     """Refuse to overwrite a run, or to resume one with other options; the
     summary of a finished run that ``resume`` would only repeat."""
     config_path = run_dir / 'config.json'
-    if run_dir.exists() and not run_dir.is_dir():
-        raise TaskError(f'--out: {run_dir} is a file, not a folder')
+    writable_folder(run_dir, '--out')
+    if config.data_root is not None:
+        writable_folder(Path(config.data_root), '--data-root')
     if resume and config_path.exists():
         saved = RunConfig.load(config_path)
         if saved.task != config.task:
@@ -61,14 +93,37 @@ def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> Optional[D
                             f'{"; ".join(changed)}')
         summary_path = run_dir / 'summary.json'
         last = run_dir / 'last.pt'
-        if summary_path.exists() and last.exists():
-            state = torch.load(last, map_location='cpu', weights_only=False)
-            if state.get('epoch', -1) + 1 >= config.train.epochs:
-                return json.loads(summary_path.read_text())
+        if last.exists():
+            state = _load_checkpoint(last)
+            if state.get('epoch', -1) + 1 >= config.train.epochs and summary_path.exists():
+                try:
+                    return json.loads(summary_path.read_text())
+                except ValueError:
+                    pass  # a damaged summary: score the finished run again
     elif not resume and (run_dir / 'last.pt').exists():
         raise TaskError(f'{run_dir} already holds a run: pass --resume to continue it '
                         f'or choose another --out')
     return None
+
+
+def build_model(task: Task, config: RunConfig) -> Tuple[Any, torch.nn.Module]:
+    """``(graph, model)`` of a run (seeded by ``config.train.seed``), or a
+    :class:`TaskError` saying why the options give no model."""
+    from ..samplings import sampling_positions
+    n = sampling_positions(task.sampling(config)).size(0)
+    if config.k >= n:
+        raise TaskError(f'--k: expected fewer neighbours than the {n} pixels of the sampling '
+                        f'(got {config.k})')
+    try:
+        graph = task.graph(config)
+        torch.manual_seed(config.train.seed)
+        model = task.model(config, graph)
+    except ValueError as err:
+        if isinstance(err, TaskError):
+            raise
+        raise TaskError(f'the {task.name} network cannot be built with these options: '
+                        f'{str(err).splitlines()[0]}') from None
+    return graph, model
 
 
 def train(config: RunConfig, run_dir: Union[str, Path], resume: bool = False,
@@ -98,9 +153,7 @@ def train(config: RunConfig, run_dir: Union[str, Path], resume: bool = False,
             return dict(finished, resumed_finished_run=True)
         config = config.replace(classes=tuple(task.classes(config)))
         t0 = time.perf_counter()
-        graph = task.graph(config)
-        torch.manual_seed(config.train.seed)
-        model = task.model(config, graph)  # a bad option fails here, before any data
+        graph, model = build_model(task, config)  # a bad option fails here, before any data
         ctx.barrier()
         say(f'[1/3] data: {config.task} (simulated on first use, then cached) ...')
         if ctx.is_main:  # rank 0 fills the cache; the others then read it
@@ -134,7 +187,7 @@ def train(config: RunConfig, run_dir: Union[str, Path], resume: bool = False,
         return {}
     say('[3/3] test set, baselines and plots ...')
     device = config.train.device
-    best = torch.load(run_dir / 'best.pt', map_location=device, weights_only=False)
+    best = _load_checkpoint(run_dir / 'best.pt', device)
     model.load_state_dict(best['model'])
     model.to(device)
     tests = {'test': data.test, **data.extra_tests}
@@ -161,7 +214,9 @@ def _plots(task: Task, run_dir: Path, config: RunConfig, model: torch.nn.Module,
         rows = [json.loads(line) for line in
                 (run_dir / 'metrics.jsonl').read_text().splitlines()]
         plot_training_curves(rows, run_dir / 'training.png')
-        plot_confusion(summary['test']['confusion'], data.class_names, run_dir / 'confusion.png')
+        # per true class: the background of segmentation would swamp raw counts
+        plot_confusion(summary['test']['confusion'], data.class_names, run_dir / 'confusion.png',
+                       normalize=True, title='confusion (fraction of each true class)')
         return ['training.png', 'confusion.png'] + task.plots(
             run_dir, config, model, data, summary, config.train.device)
     except ImportError:
@@ -179,13 +234,13 @@ def load_run(run_dir: Union[str, Path], device: str = 'cpu'
         raise TaskError(f'{run_dir} is not a finished run directory (no config.json / best.pt)')
     config = RunConfig.load(config_path)
     task = _task(config)
-    model = task.model(config, task.graph(config))
+    _, model = build_model(task, config)
+    state = _load_checkpoint(best_path, device)
     try:
-        state = torch.load(best_path, map_location=device, weights_only=False)
         model.load_state_dict(state['model'])
-    except Exception as err:  # torch raises many kinds on a damaged file
-        raise TaskError(f'{best_path}: not a readable checkpoint of this run '
-                        f'({type(err).__name__}: {str(err).splitlines()[0][:200]})') from None
+    except RuntimeError as err:  # another architecture, e.g. an edited resolution
+        raise TaskError(f'{best_path}: the weights do not fit the model of {config_path} '
+                        f'({str(err).splitlines()[0][:160]}); was config.json edited?') from None
     return task, config, model.to(device)
 
 
@@ -200,7 +255,7 @@ def evaluate(run_dir: Union[str, Path], device: str = 'cpu') -> Dict[str, Dict[s
 
 
 def predict(run_dir: Union[str, Path], inputs: Sequence[str], output: Optional[str] = None,
-            device: str = 'cpu') -> Path:
+            device: str = 'cpu', masked: str = 'error') -> Path:
     """Apply a finished run's best model to the user's files (see the task's
     ``predict``); returns the path of the output file."""
     run_dir = Path(run_dir)
@@ -210,5 +265,8 @@ def predict(run_dir: Union[str, Path], inputs: Sequence[str], output: Optional[s
             raise TaskError(f'--output: {out} is a directory; expected a file name')
         if not out.parent.is_dir():
             raise TaskError(f'--output: no such directory: {out.parent}')
+        writable_folder(out.parent, '--output')
+    elif run_dir.is_dir():
+        writable_folder(run_dir, 'RUN_DIR (where predictions go without --output)')
     task, config, model = load_run(run_dir, device)
-    return task.predict(run_dir, config, model, inputs, output, device)
+    return task.predict(run_dir, config, model, inputs, output, device, masked=masked)

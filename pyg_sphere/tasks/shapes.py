@@ -14,7 +14,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch_geometric.data import Data
 
-from ._base import Task, TaskData, TaskError, data_dir_option, reject_options, task_cache
+from .._catalog import TASK_DEFAULTS, TASK_SAMPLINGS
+from ._base import (Task, TaskData, TaskError, data_dir_option, no_masked_skip, reject_options,
+                    task_cache)
 from ._samplings import build_sampling, check_sampling, pooling_levels, resolution_option
 
 #: default shapes per class of the training split (val and test get a quarter)
@@ -54,8 +56,8 @@ class ShapesData:
 class ShapesTask(Task):
     name = 'shapes'
     data_type = ShapesData
-    defaults = {'epochs': 15, 'batch_size': 16, 'lr': 2e-3, 'sampling': 'healpix', 'k': 8}
-    samplings = ('healpix', 'icosahedral', 'equiangular')
+    defaults = TASK_DEFAULTS['shapes']
+    samplings = TASK_SAMPLINGS['shapes']
 
     def data_config(self, args: argparse.Namespace) -> ShapesData:
         from ..transforms import MESH_ROTATIONS
@@ -217,11 +219,13 @@ class ShapesTask(Task):
         return ['inputs.png']
 
     def predict(self, run_dir: Path, config: Any, model: torch.nn.Module,
-                inputs: Sequence[str], output: Optional[str], device: str) -> Path:
+                inputs: Sequence[str], output: Optional[str], device: str,
+                masked: str = 'error') -> Path:
         from ..io import load_mesh
         from ..training import predict_proba
         from ..transforms import project_mesh
         from ..utils import atomic_write_text
+        no_masked_skip(self.name, masked)
         pos = self.sampling(config).pos
         X = []
         for path in inputs:

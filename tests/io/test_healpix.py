@@ -82,17 +82,23 @@ def test_missing_pixels_are_refused(tmp_path, bad):
     values = nested_map()
     values[[5, 17]] = bad
     np.save(tmp_path / 'holes.npy', values)
-    with pytest.raises(ValueError, match=r"holes\.npy: 2 NaN / UNSEEN pixels \(first at pixel "
-                                         r"5\); fill or mask them first"):
+    with pytest.raises(ValueError, match=r"holes\.npy: 2 of 192 pixels are NaN or healpy\.UNSEEN "
+                                         r"\(first at NESTED pixel 5\): fill them, or.*"
+                                         r"--masked skip"):
         read_healpix_map(tmp_path / 'holes.npy', NSIDE)
+    # masked=True returns them as NaN, in NESTED order
+    got = read_healpix_map(tmp_path / 'holes.npy', NSIDE, masked=True)
+    assert np.nonzero(np.isnan(got))[0].tolist() == [5, 17]
     # in a RING file, the pixel named is the file's (RING) index of the first hole
     ring = write(tmp_path / 'holes.fits', values, nest=False)
     first = int(hp.nest2ring(NSIDE, np.array([5, 17])).min())
     assert first != 5
-    with pytest.raises(ValueError, match=rf'2 NaN / UNSEEN pixels \(first at pixel {first}\)'):
+    with pytest.raises(ValueError, match=rf'2 of 192 pixels .* \(first at RING pixel {first}\)'):
         read_healpix_map(ring, NSIDE)
-    with pytest.raises(ValueError, match=rf'2 NaN / UNSEEN pixels \(first at pixel {first}\)'):
+    with pytest.raises(ValueError, match=rf'2 of 192 pixels .* \(first at RING pixel {first}\)'):
         read_healpix_fields(ring, NSIDE, 1)
+    assert np.nonzero(np.isnan(read_healpix_map(ring, NSIDE, masked=True)))[0].tolist() == \
+        [5, 17]
 
 
 def test_missing_garbage_and_unknown_files(tmp_path):
