@@ -1,6 +1,5 @@
 """Data-parallel training on 2 CPU processes (gloo) makes the same steps as
 one process with the same global batch."""
-import socket
 
 import pytest
 import torch
@@ -15,10 +14,10 @@ from pyg_sphere.nn import SphericalUNet
 N, NSIDE = 14, 4
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def _rendezvous(tmp_path) -> str:
+    """A file rendezvous: no TCP port to pick (a port found free, released,
+    then bound by the workers can be taken in between, failing the test)."""
+    return f'file://{tmp_path / "rendezvous"}'
 
 
 def _problem(kind):
@@ -43,12 +42,11 @@ def _problem(kind):
     return model, objective, (X[:N], y[:N]), (X[N:], y[N:])
 
 
-def _run(rank, world, port, kind, out_dir, noise):
-    import os
+def _run(rank, world, init, kind, out_dir, noise):
     torch.set_num_threads(1)
     if world > 1:
-        os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-        torch.distributed.init_process_group('gloo', rank=rank, world_size=world)
+        torch.distributed.init_process_group('gloo', init_method=init, rank=rank,
+                                             world_size=world)
     ctx = DistContext(rank=rank, world_size=world)
     model, objective, train, val = _problem(kind)
     cfg = TrainConfig(epochs=2, batch_size=6, lr=1e-2, seed=3)
@@ -61,7 +59,8 @@ def _run(rank, world, port, kind, out_dir, noise):
 @pytest.mark.parametrize('kind,noise', [('classification', 0.1), ('segmentation', 0.0)])
 def test_two_processes_match_one(tmp_path, kind, noise):
     _run(0, 1, None, kind, tmp_path / 'single', noise)
-    mp.spawn(_run, args=(2, _free_port(), kind, tmp_path / 'ddp', noise), nprocs=2, join=True)
+    mp.spawn(_run, args=(2, _rendezvous(tmp_path), kind, tmp_path / 'ddp', noise), nprocs=2,
+             join=True)
     single = torch.load(tmp_path / 'single' / 'last.pt', weights_only=False)
     ddp = torch.load(tmp_path / 'ddp' / 'last.pt', weights_only=False)
     assert single['model'].keys() == ddp['model'].keys()
@@ -103,11 +102,9 @@ def test_global_batch_norm_is_batch_norm_in_one_process():
     torch.testing.assert_close(model(x), ref)
 
 
-def _bn_rank(rank, world, port, x, out_dir):
-    import os
+def _bn_rank(rank, world, init, x, out_dir):
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    torch.distributed.init_process_group('gloo', rank=rank, world_size=world)
+    torch.distributed.init_process_group('gloo', init_method=init, rank=rank, world_size=world)
     torch.manual_seed(0)
     bn = GlobalBatchNorm(3, momentum=None)
     bn.weight.data = torch.tensor([1.5, 0.5, 2.0])
@@ -124,7 +121,7 @@ def _bn_rank(rank, world, port, x, out_dir):
 
 def test_global_batch_norm_over_two_processes_is_batch_norm_of_the_batch(tmp_path):
     x = torch.randn(10, 3, 5, generator=torch.Generator().manual_seed(2)) * 3 + 1
-    mp.spawn(_bn_rank, args=(2, _free_port(), x, tmp_path), nprocs=2, join=True)
+    mp.spawn(_bn_rank, args=(2, _rendezvous(tmp_path), x, tmp_path), nprocs=2, join=True)
     ref = torch.nn.BatchNorm1d(3, momentum=None)
     ref.weight.data = torch.tensor([1.5, 0.5, 2.0])
     ref.bias.data = torch.tensor([0.1, -0.2, 0.3])
