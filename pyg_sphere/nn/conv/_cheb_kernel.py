@@ -61,219 +61,13 @@ Edge weights are treated as constants: no gradient flows to ``edge_weight``.
 """
 from __future__ import annotations
 
-import warnings
-from typing import NamedTuple, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-#: Allowed values of ``normalization`` (same as :class:`torch_geometric.nn.ChebConv`).
-NORMALIZATIONS = (None, 'sym', 'rw')
-
-_INT32_MAX = 2**31 - 1
-
-
-class ScaledLaplacian(NamedTuple):
-    r"""The rescaled Laplacian :math:`\tilde{L}` in CSR form, as plain tensors.
-
-    Row ``i`` holds the coefficients that ``ChebConv`` uses to aggregate the
-    messages received by node ``i`` (rows are targets, columns sources).
-    ``crow_t, col_t, value_t`` hold :math:`\tilde{L}^\top`; they are the very
-    same tensors as ``crow, col, value`` when ``symmetric`` is :obj:`True`.
-    """
-    crow: Tensor
-    col: Tensor
-    value: Tensor
-    crow_t: Tensor
-    col_t: Tensor
-    value_t: Tensor
-    symmetric: bool
-    num_nodes: int
-
-    def to(self, dtype: torch.dtype, device: torch.device) -> 'ScaledLaplacian':
-        """Cast the values (and move everything); a no-op when nothing changes."""
-        value = self.value.to(device=device, dtype=dtype)
-        if value is self.value and self.crow.device == device:
-            return self
-        crow, col = self.crow.to(device), self.col.to(device)
-        if self.symmetric:
-            crow_t, col_t, value_t = crow, col, value
-        else:
-            crow_t, col_t = self.crow_t.to(device), self.col_t.to(device)
-            value_t = self.value_t.to(device=device, dtype=dtype)
-        return ScaledLaplacian(crow, col, value, crow_t, col_t, value_t, self.symmetric,
-                               self.num_nodes)
-
-    def to_sparse_csr(self, transpose: bool = False) -> Tensor:
-        """:math:`\\tilde{L}` (or its transpose) as a ``torch.sparse_csr`` tensor."""
-        if transpose:
-            return _csr(self.crow_t, self.col_t, self.value_t, self.num_nodes)
-        return _csr(self.crow, self.col, self.value, self.num_nodes)
-
-
-_csr_warning_silenced = False
-
-
-def _csr(crow: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
-    # Wrapping three existing tensors copies nothing. PyTorch warns once per
-    # process that sparse CSR support is in beta: let that one warning happen
-    # under a filter (a catch_warnings block on every call costs more than the
-    # small products it would wrap).
-    global _csr_warning_silenced
-    if not _csr_warning_silenced:
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
-            out = torch.sparse_csr_tensor(crow, col, value, (n, n), check_invariants=False)
-        _csr_warning_silenced = True
-        return out
-    return torch.sparse_csr_tensor(crow, col, value, (n, n), check_invariants=False)
-
-
-def _coo_to_csr(row: Tensor, col: Tensor, value: Tensor,
-                n: int) -> Tuple[Tensor, Tensor, Tensor]:
-    """Coalesce (summing duplicates) and compress; int32 indices when they fit."""
-    coo = torch.sparse_coo_tensor(torch.stack([row, col]), value, (n, n),
-                                  check_invariants=False).coalesce()
-    index, value = coo.indices(), coo.values()
-    crow = torch._convert_indices_from_coo_to_csr(index[0], n)
-    col = index[1]
-    dtype = torch.int32 if max(n, value.numel()) < _INT32_MAX else torch.int64
-    # Fresh tensors, not views into the sparse tensor (torch.compile cannot
-    # wrap a dense view whose base is sparse).
-    return (crow.to(dtype), col.to(dtype, copy=True).contiguous(),
-            value.clone(memory_format=torch.contiguous_format))
-
-
-@torch.no_grad()
-def build_scaled_laplacian(
-    edge_index: Tensor,
-    num_nodes: int,
-    edge_weight: Optional[Tensor] = None,
-    normalization: Optional[str] = 'sym',
-    lambda_max: Optional[object] = None,
-    batch: Optional[Tensor] = None,
-    dtype: torch.dtype = torch.float64,
-) -> ScaledLaplacian:
-    r"""The operator applied by :class:`torch_geometric.nn.ChebConv`, in CSR form.
-
-    Mirrors ``ChebConv.__norm__``: self loops of the input are dropped, the
-    Laplacian of :func:`torch_geometric.utils.get_laplacian` is built
-    (:math:`D - A`, :math:`I - D^{-1/2} A D^{-1/2}` or :math:`I - D^{-1} A`, with
-    degrees summed over ``edge_index[0]``), and rescaled as
-
-    .. math::
-        \tilde{L} = \frac{2 L}{\lambda_{\max}} - I,
-
-    with :math:`\lambda_{\max} = 2 \max_{ij} L_{ij}` when ``lambda_max`` is
-    :obj:`None` (that is :math:`2` for ``'sym'`` and ``'rw'``, and twice the
-    largest degree, a Gershgorin bound, for ``None``), and one value per graph
-    (indexed by ``batch``) when ``lambda_max`` has more than one entry.
-    Entry :math:`(i, j)` of the result is the coefficient of the message sent
-    along the edge :math:`j \to i`, as in ``ChebConv``'s aggregation.
-
-    Unlike ``ChebConv``, the normalized weights are computed as
-    :math:`(d_i^{-1/2} d_j^{-1/2}) w_{ij}`, a product that is exactly symmetric,
-    so that the symmetry of the operator (checked exactly, entry by entry) can
-    be used in the backward pass. The results differ by rounding only.
-
-    Syncs with the host (validation, coalescing): call it once and cache it.
-
-    Args:
-        edge_index (torch.Tensor): Edges ``[2, E]`` (source, target).
-        num_nodes (int): Number of nodes :math:`n`.
-        edge_weight (torch.Tensor, optional): Weights ``[E]``; treated as
-            constants. (default: :obj:`None`, all ones)
-        normalization (str, optional): :obj:`None`, ``'sym'`` or ``'rw'``.
-            (default: ``'sym'``)
-        lambda_max (float or torch.Tensor, optional): Largest eigenvalue, a
-            scalar or one value per graph. (default: :obj:`None`)
-        batch (torch.Tensor, optional): Graph index of each node ``[n]``.
-            (default: :obj:`None`)
-        dtype (torch.dtype, optional): Precision of the values.
-            (default: :obj:`torch.float64`)
-
-    Returns:
-        ScaledLaplacian: CSR parts of :math:`\tilde{L}` and :math:`\tilde{L}^\top`.
-    """
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"Expected 'normalization' to be one of {NORMALIZATIONS} "
-                         f"(got {normalization!r})")
-    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
-        got = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index)
-        raise ValueError(f"Expected 'edge_index' to be a tensor of shape [2, E] (got {got})")
-    if edge_index.dtype.is_floating_point or edge_index.dtype == torch.bool:
-        raise ValueError(f"Expected 'edge_index' to hold integers (got {edge_index.dtype})")
-    device = edge_index.device
-    n = int(num_nodes)
-    edge_index = edge_index.long()
-    num_edges = edge_index.size(1)
-    if num_edges > 0:
-        lo, hi = int(edge_index.min()), int(edge_index.max())
-        if lo < 0 or hi >= n:
-            raise ValueError(f"Expected 'edge_index' to index the {n} nodes of x, i.e. to lie in "
-                             f"[0, {n - 1}] (got {lo if lo < 0 else hi})")
-    if edge_weight is None:
-        weight = torch.ones(num_edges, dtype=dtype, device=device)
-    else:
-        if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
-            raise ValueError(f"Expected 'edge_weight' to have shape [E] = [{num_edges}] "
-                             f"(got {tuple(edge_weight.shape)})")
-        weight = edge_weight.detach().to(device=device, dtype=dtype)
-    if batch is not None and (batch.dim() != 1 or batch.numel() != n):
-        raise ValueError(f"Expected 'batch' to have shape [n] = [{n}] (got {tuple(batch.shape)})")
-
-    # get_laplacian: drop self loops, degrees over edge_index[0].
-    keep = edge_index[0] != edge_index[1]
-    src, dst, weight = edge_index[0, keep], edge_index[1, keep], weight[keep]
-    deg = torch.zeros(n, dtype=dtype, device=device).index_add_(0, src, weight)
-    if normalization is None:
-        off, diag = -weight, deg
-    elif normalization == 'sym':
-        dis = deg.pow(-0.5)
-        dis.masked_fill_(dis == float('inf'), 0)
-        off, diag = -((dis[src] * dis[dst]) * weight), torch.ones_like(deg)
-    else:
-        dinv = 1.0 / deg
-        dinv.masked_fill_(dinv == float('inf'), 0)
-        off, diag = -(dinv[src] * weight), torch.ones_like(deg)
-
-    # ChebConv.__norm__: lambda_max, rescaling, -1 on the diagonal.
-    if lambda_max is None:
-        lam = 2.0 * torch.cat([off, diag]).max()
-    elif isinstance(lambda_max, Tensor):
-        lam = lambda_max.detach().to(device=device, dtype=dtype)
-    else:
-        lam = torch.tensor(lambda_max, dtype=dtype, device=device)
-    if lam.numel() > 1:
-        if batch is None:
-            raise ValueError(f"Expected 'lambda_max' to be a scalar when 'batch' is None "
-                             f"(got {lam.numel()} values)")
-        batch = batch.to(device).long()
-        if n > 0 and int(batch.max()) >= lam.numel():
-            raise ValueError(f"Expected 'lambda_max' to hold one value per graph, i.e. "
-                             f"{int(batch.max()) + 1} values (got {lam.numel()})")
-        lam = lam.reshape(-1)
-        lam_off, lam_diag = lam[batch[src]], lam[batch]
-    else:
-        lam_off = lam_diag = lam.reshape(())
-    off = (2.0 * off) / lam_off
-    diag = (2.0 * diag) / lam_diag
-    off.masked_fill_(off == float('inf'), 0)
-    diag.masked_fill_(diag == float('inf'), 0)
-    diag = diag - 1
-
-    # Row = target, column = source: out[i] = sum_j L~[i, j] x[j].
-    nodes = torch.arange(n, device=device)
-    row, col = torch.cat([dst, nodes]), torch.cat([src, nodes])
-    value = torch.cat([off, diag])
-    crow, col_, value_ = _coo_to_csr(row, col, value, n)
-    crow_t, col_t, value_t = _coo_to_csr(col, row, value, n)
-    symmetric = (torch.equal(crow, crow_t) and torch.equal(col_, col_t)
-                 and torch.equal(value_, value_t))
-    if symmetric:
-        crow_t, col_t, value_t = crow, col_, value_
-    return ScaledLaplacian(crow, col_, value_, crow_t, col_t, value_t, symmetric, n)
-
+from ._laplacian import (NORMALIZATIONS, ScaledLaplacian, build_scaled_laplacian,  # noqa: F401
+                         csr as _csr, trace_scaled_laplacian)
 
 # --------------------------------------------------------------------------- #
 # Dense-sparse kernels. weight [K, F_out, F] (the stacked Linear weights); the
@@ -401,6 +195,8 @@ def _adjoint(Lt: Optional[Tensor], G: Tensor, X: Tensor, weight: Tensor,
 def _forward_impl(x: Tensor, crow: Tensor, col: Tensor, value: Tensor, weight: Tensor,
                   bias: Optional[Tensor], node_major: bool) -> Tensor:
     K, O, F = weight.shape
+    if x.numel() == 0:  # no node or no map: nothing to filter
+        return x.new_zeros(x.shape[:2] + (O, ))
     L = _csr(crow, col, value, crow.numel() - 1) if K > 1 else None
     if node_major:
         n, B, _ = x.shape
@@ -437,6 +233,8 @@ def _backward_impl(grad: Tensor, x: Tensor, crow_t: Tensor, col_t: Tensor, value
     grad_b = grad.sum((0, 1)) if need_bias else grad.new_empty(0)
     grad_w = weight.new_empty(weight.shape) if need_weight else weight.new_empty(0)
     grad_x = x.new_empty(x.shape) if need_x else x.new_empty(0)
+    if x.numel() == 0:  # no node or no map: zero gradients
+        return grad_x, grad_w.zero_(), grad_b
     if not (need_x or need_weight):
         return grad_x, grad_w, grad_b
     Lt = _csr(crow_t, col_t, value_t, crow_t.numel() - 1) if K > 1 else None
@@ -544,18 +342,35 @@ def fold_batch(device: torch.device) -> bool:
     return device.type != 'cpu'
 
 
+#: Dtypes whose sparse products run in float32 (cast in and out): CPU sparse
+#: kernels have no half-precision implementation.
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the filter computes in (and its Laplacian is cached in) for ``x`` of ``dtype``."""
+    return torch.float32 if dtype in HALF_DTYPES else dtype
+
+
 def cheb_filter(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                 laplacian: ScaledLaplacian) -> Tensor:
     """Filter a batch of maps ``x [B, n, F]`` (any strides) -> ``[B, n, F_out]``.
 
-    ``laplacian`` must already be in ``x``'s dtype and on its device. On GPUs the
-    result is a ``[B, n, F_out]`` view of node-major memory.
+    ``laplacian`` must already be on ``x``'s device, in ``compute_dtype(x.dtype)``:
+    half-precision inputs, weights and bias are cast to float32, filtered, and the
+    result rounded once to ``x``'s dtype. On GPUs the result is a ``[B, n, F_out]``
+    view of node-major memory.
     """
     lap = laplacian
+    dtype = x.dtype
+    if lap.value.dtype != dtype:
+        x, weight = x.to(lap.value.dtype), weight.to(lap.value.dtype)
+        bias = None if bias is None else bias.to(lap.value.dtype)
     transposed = (None, None, None) if lap.symmetric else (lap.crow_t, lap.col_t, lap.value_t)
     if fold_batch(x.device):
         out = ChebFilter.apply(x.transpose(0, 1).contiguous(), weight, bias, lap.crow, lap.col,
-                               lap.value, *transposed, True)
-        return out.transpose(0, 1)
-    return ChebFilter.apply(x.contiguous(), weight, bias, lap.crow, lap.col, lap.value,
-                            *transposed, False)
+                               lap.value, *transposed, True).transpose(0, 1)
+    else:
+        out = ChebFilter.apply(x.contiguous(), weight, bias, lap.crow, lap.col, lap.value,
+                               *transposed, False)
+    return out if out.dtype == dtype else out.to(dtype)

@@ -12,7 +12,9 @@ from torch_geometric.typing import SparseTensor
 from torch_geometric.utils import is_torch_sparse_tensor
 
 from ..._validation import check_choice, check_int
-from ._cheb_kernel import NORMALIZATIONS, ScaledLaplacian, build_scaled_laplacian, cheb_filter
+from ._cheb_kernel import cheb_filter, compute_dtype
+from ._laplacian import (NORMALIZATIONS, ScaledLaplacian, build_scaled_laplacian,
+                         check_lambda_max_number, trace_scaled_laplacian)
 
 Adj = Union[Tensor, SparseTensor]
 
@@ -184,11 +186,35 @@ class SphericalChebConv(torch.nn.Module):
         edge_weight: Optional[Tensor] = None,
         batch: Optional[Tensor] = None,
         lambda_max: Optional[Union[float, Tensor]] = None,
+        dtype: torch.dtype = torch.float64,
     ) -> ScaledLaplacian:
-        r"""Build :math:`\tilde{L}` (float64 CSR parts), syncing with the host."""
+        r"""Build :math:`\tilde{L}` (CSR parts, values in ``dtype``), syncing with the host."""
         edge_index, edge_weight = _as_edge_index(edge_index, edge_weight, num_nodes)
         return build_scaled_laplacian(edge_index, num_nodes, edge_weight, self.normalization,
-                                      lambda_max, batch, dtype=torch.float64)
+                                      lambda_max, batch, dtype=dtype)
+
+    def cache_laplacian(
+        self,
+        edge_index: Adj,
+        num_nodes: int,
+        edge_weight: Optional[Tensor] = None,
+        batch: Optional[Tensor] = None,
+        lambda_max: Optional[Union[float, Tensor]] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        r"""Build :math:`\tilde{L}` now and cache it (``cached=True`` only), as the
+        first call would: afterwards no call builds it, so that a
+        ``torch.compile`` d layer runs on the cache from its first call.
+
+        ``dtype`` is the dtype of the inputs to come (default: the default
+        dtype); the graph's device is used.
+        """
+        if not self.cached:
+            raise ValueError("Expected cached=True to cache the Laplacian (got a layer built "
+                             "with cached=False, which rebuilds it on every call)")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        self._cached_laplacian = self.laplacian(edge_index, num_nodes, edge_weight, batch,
+                                                lambda_max, dtype=compute_dtype(dtype))
 
     def forward(
         self,
@@ -208,15 +234,26 @@ class SphericalChebConv(torch.nn.Module):
         if f_in != self.in_channels:
             raise ValueError(f"Expected x to have in_channels={self.in_channels} features in "
                              f"its last dimension (got {f_in})")
+        check_lambda_max_number(lambda_max)
         lap = self._cached_laplacian
-        if lap is None or lap.value.dtype != x.dtype or lap.value.device != x.device:
-            # Built in float64 and rounded once to x's dtype. The cache keeps
-            # that cast (no per-call cast) and is rebuilt if x's dtype or device
-            # changes.
-            lap = self.laplacian(edge_index, n, edge_weight, batch,
-                                 lambda_max).to(x.dtype, x.device)
-            if self.cached:
-                self._cached_laplacian = lap
+        dtype = compute_dtype(x.dtype)
+        compiling = torch.compiler.is_compiling()
+        if lap is not None and (lap.value.dtype != dtype or lap.value.device != x.device):
+            # Eager: rebuilt from this call's graph (in float64, rounded once).
+            # Compiled: converted, as a rebuild would sync.
+            lap = lap.to(dtype, x.device) if compiling else None
+        if lap is None:
+            if compiling:  # a cold compile: built in the graph, for this call only
+                edge_index, edge_weight = _as_edge_index(edge_index, edge_weight, n)
+                lap = trace_scaled_laplacian(edge_index, n, edge_weight, self.normalization,
+                                             lambda_max, batch, dtype=dtype)
+            else:
+                lap = self.laplacian(edge_index, n, edge_weight, batch, lambda_max,
+                                     dtype=dtype)
+                if lap.crow.device != x.device:
+                    lap = lap.to(dtype, x.device)
+                if self.cached:
+                    self._cached_laplacian = lap
         if n != lap.num_nodes:
             raise ValueError(f"Expected x to have {lap.num_nodes} nodes in dimension -2, the "
                              f"nodes of the graph its Laplacian was built (or cached) for "
