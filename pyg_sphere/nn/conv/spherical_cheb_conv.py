@@ -67,9 +67,24 @@ class SphericalChebConv(torch.nn.Module):
       ``lambda_max`` are passed: the cache assumes the same graph on every call
       (as ``cached`` does in :class:`~torch_geometric.nn.GCNConv`). It holds
       :math:`\tilde{L}` in the dtype and on the device of ``x`` and is rebuilt,
-      from the arguments of that call, if they change. :meth:`reset_parameters`
-      clears it. The cached forward does not sync with
-      the host and compiles with ``torch.compile(fullgraph=True)``.
+      from the arguments of that call, if they change (it follows ``.to()``
+      when that loses no precision). :meth:`reset_parameters` clears it;
+      :meth:`cache_laplacian` fills it ahead of the first call. The cached
+      forward does not sync with the host.
+    * ``torch.compile(fullgraph=True)`` works from a cold start: with nothing
+      cached (or ``cached=False``), the compiled layer builds
+      :math:`\tilde{L}` inside the graph on every call, without a host sync
+      and without validating the graph (static shapes: self loops weighted
+      zero, duplicate edges kept, summed by the products). To compile a
+      ``cached`` layer that reuses its operator, fill the cache first
+      (:meth:`cache_laplacian` or one eager call); the models of
+      :mod:`pyg_sphere.nn.models` do so at construction.
+    * ``lambda_max`` must be finite and positive and ``edge_weight`` finite:
+      checked when :math:`\tilde{L}` is built eagerly (a ``ValueError``),
+      a Python-number ``lambda_max`` on every call.
+    * Half-precision inputs (``float16``, ``bfloat16``) are filtered in
+      float32 (CPU sparse kernels have no half-precision products) and the
+      output rounded once to the input's dtype.
     * ``in_channels=-1`` (lazy initialization) is not supported.
 
     The layer does not depend on the pixel ordering (HEALPix RING or NESTED,
@@ -178,6 +193,22 @@ class SphericalChebConv(torch.nn.Module):
             lin.reset_parameters()
         zeros(self.bias)
         self._cached_laplacian = None
+
+    def _apply(self, fn, recurse=True):
+        # The cache follows the module (.to(device), .double(), ...) when that
+        # loses nothing: moves, and casts to a lower precision, which give what
+        # a rebuild would. A cast to a higher precision drops it instead: the
+        # next call rebuilds it from its graph, in float64 rounded once.
+        super()._apply(fn, recurse)
+        lap = self._cached_laplacian
+        if lap is not None:
+            probe = fn(lap.value[:0])
+            dtype = compute_dtype(probe.dtype)
+            if torch.finfo(dtype).eps < torch.finfo(lap.value.dtype).eps:
+                self._cached_laplacian = None
+            else:
+                self._cached_laplacian = lap.to(dtype, probe.device)
+        return self
 
     def laplacian(
         self,
