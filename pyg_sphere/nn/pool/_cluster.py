@@ -95,13 +95,13 @@ def member_table(cluster: Tensor, num_clusters: int, counts: Tensor) -> Tuple[Te
     return table, valid
 
 
-def first_members(cluster: Tensor, num_clusters: int) -> Tensor:
-    """The lowest node index of each cluster, LongTensor [c]."""
+def first_members(cluster: Tensor, num_clusters: int, last: bool = False) -> Tensor:
+    """The lowest (or, with ``last``, the highest) node index of each cluster, LongTensor [c]."""
     keep = cluster >= 0
     fine = torch.arange(cluster.numel(), device=cluster.device)[keep]
-    first = torch.full((num_clusters, ), cluster.numel(), dtype=torch.long,
-                       device=cluster.device)
-    return first.scatter_reduce(0, cluster[keep], fine, 'amin')
+    init = -1 if last else cluster.numel()
+    first = torch.full((num_clusters, ), init, dtype=torch.long, device=cluster.device)
+    return first.scatter_reduce(0, cluster[keep], fine, 'amax' if last else 'amin')
 
 
 def check_shape(cond: Any, expected: str, got: Tuple[int, ...]) -> None:

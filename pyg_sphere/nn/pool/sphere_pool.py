@@ -72,7 +72,10 @@ class SpherePool(torch.nn.Module):
           ``return_indices``, also the argmax indices of the same shape (fine
           node indices in ``[0, n)``, or in ``[0, B n)`` for 2-D input); when a
           batch vector is given, the coarse batch vector :math:`(B \cdot c)`
-          comes last.
+          comes last: the batch entry of each cluster's last (highest-index)
+          member, as :func:`torch_geometric.nn.pool.max_pool_x` gives it (the
+          map's graph id when ``batch`` holds one id per map; not checked,
+          which would sync).
 
     Example:
         >>> from pyg_sphere.samplings import healpix
@@ -131,6 +134,8 @@ class SpherePool(torch.nn.Module):
             self.register_buffer('cluster', cluster, persistent=False)
             self.register_buffer('index', index, persistent=False)
             self.register_buffer('first', first, persistent=False)
+            self.register_buffer('last', first_members(cluster, num_clusters, last=True),
+                                 persistent=False)
             self.register_buffer('table', table, persistent=False)
             self.register_buffer('weight', valid.double() / counts.unsqueeze(1).double(),
                                  persistent=False)
@@ -161,8 +166,10 @@ class SpherePool(torch.nn.Module):
             check_shape(batch.dim() == 1 and batch.size(0) == x.size(0),
                         "Expected 'batch' of shape [B * n], one entry per row of x",
                         batch.shape)
-            first = batch.view(B, self.num_nodes)[:, :1]
-            result = result + (first.expand(B, C).reshape(-1), )
+            # as max_pool_x: the graph of each cluster's last member (maps of
+            # one sampling, one graph id per map, give that map's id)
+            coarse = batch.view(B, self.num_nodes).index_select(1, self.last)
+            result = result + (coarse.reshape(-1), )
         return result[0] if len(result) == 1 else result
 
     def _pool(self, x: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
