@@ -29,6 +29,7 @@ import torch
 _override: Optional[int] = None
 _workers: List['_Worker'] = []
 _lock = threading.Lock()
+_local = threading.local()  # .outer: the caller's setting inside one_thread()
 
 
 class _Worker(threading.Thread):
@@ -68,7 +69,9 @@ def _get_workers(count: int) -> List[_Worker]:
 
 def num_participants() -> int:
     """Threads the kernels use: :func:`kernel_threads` or ``torch.get_num_threads()``."""
-    return max(1, _override if _override is not None else torch.get_num_threads())
+    if _override is not None:
+        return max(1, _override)
+    return max(1, getattr(_local, 'outer', None) or torch.get_num_threads())
 
 
 @contextlib.contextmanager
@@ -82,6 +85,23 @@ def kernel_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         _override = previous
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """PyTorch single-threaded in this thread for a ``with`` block: for the small
+    ops around the kernels, which would otherwise each start a parallel region."""
+    threads = torch.get_num_threads()
+    if threads == 1 or getattr(_local, 'outer', None):
+        yield
+        return
+    _local.outer = threads
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        _local.outer = None
 
 
 def run_blocks(fn: Callable[[int, int], None], num_blocks: int,

@@ -213,3 +213,27 @@ def test_torch_compile_cold_equals_eager(backend, cached, normalization):
     (out_c, _), (out, _) = run_both(compiled, conv, x[0], edge_index, weight, batch,
                                     lambda_max=lam)
     assert_rel_close(out_c, out, 1e-6)
+
+
+@pytest.mark.parametrize('K', [1, 2, 3, 5])
+@pytest.mark.parametrize('normalization', ['sym', 'rw'])
+@pytest.mark.parametrize('out_channels', [3, 9])
+def test_weight_gradients_without_input_gradient(K, normalization, out_channels):
+    # A first layer (x needs no gradient) takes its own backward path: the weight
+    # gradients of every K against ChebConv's.
+    n, B = 30, 4
+    edge_index, weight = random_graph(n, 90, seed=29, directed=normalization == 'rw',
+                                      dtype=torch.float64)
+    torch.manual_seed(0)
+    ref = ChebConv(F_IN, out_channels, K, normalization=normalization).double()
+    ours = SphericalChebConv(F_IN, out_channels, K, normalization=normalization).double()
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(B, n, F_IN, dtype=torch.float64)
+    upstream = torch.randn(B, n, out_channels, dtype=torch.float64)
+    grads = []
+    for conv in (ref, ours):
+        conv.zero_grad()
+        conv(x, edge_index, weight).backward(upstream)
+        grads.append([lin.weight.grad for lin in conv.lins] + [conv.bias.grad])
+    for g, g_ref in zip(grads[1], grads[0]):
+        assert_rel_close(g, g_ref, 1e-10)

@@ -36,12 +36,13 @@ input's dtype, and the running estimates are updated as
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from .._threads import run_blocks
+from .._threads import one_thread, run_blocks
 
 #: Elements (maps x pixels x channels) a chunk of maps holds at least, when
 #: there are enough maps to keep every thread busy.
@@ -59,6 +60,14 @@ def _chunks(x: Tensor) -> Tuple[int, int]:
     per_map = max(1, x.shape[1] * x.shape[2])
     c = max(1, min(-(-MIN_CHUNK_ELEMENTS // per_map), -(-B // 2)))
     return c, -(-B // c)
+
+
+def _threads():
+    """Our chunks run on the kernel threads; PyTorch single-threaded around them
+    (no parallel region of its own per small op). Nothing under compile."""
+    if torch.compiler.is_compiling():
+        return contextlib.nullcontext()
+    return one_thread()
 
 
 def _run(fn, x: Tensor) -> None:
@@ -138,6 +147,12 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, gamma, beta, mean, var, eps, g, training):
+        with _threads():
+            return BatchNormReLUMaxPool._forward(ctx, x, gamma, beta, mean, var, eps, g,
+                                                 training)
+
+    @staticmethod
+    def _forward(ctx, x, gamma, beta, mean, var, eps, g, training):
         B, n, F = x.shape
         rstd = torch.rsqrt(var + eps)
         a = gamma * rstd
@@ -160,6 +175,11 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gy):
+        with _threads():
+            return BatchNormReLUMaxPool._backward(ctx, gy)
+
+    @staticmethod
+    def _backward(ctx, gy):
         x, y, slot, mean, rstd, a = ctx.saved_tensors
         g, training = ctx.g, ctx.training
         B, n, F = x.shape
@@ -225,7 +245,7 @@ def fused_bn_relu_max_pool(x: Tensor, norm: torch.nn.BatchNorm1d, group: int) ->
     contiguous pixels; ``norm`` is an affine BatchNorm1d that tracks running stats."""
     use_batch = norm.training or norm.running_mean is None
     if use_batch:
-        with torch.no_grad():
+        with torch.no_grad(), _threads():
             mean, var = batch_stats(x.detach())
         if norm.training and norm.track_running_stats:
             update_running_stats(norm, mean, var, x.shape[0] * x.shape[1])
