@@ -128,6 +128,22 @@ def test_non_finite_edge_weights_raise(bad):
                 conv.cache_laplacian(edge_index, n, weight)
 
 
+@pytest.mark.parametrize('normalization', [None, 'sym', 'rw'])
+@pytest.mark.parametrize('lambda_max', [None, 1.7])
+def test_build_leaves_its_inputs_unchanged(normalization, lambda_max):
+    # float64 weights (no cast, so no copy made by .to) and self loops, which the
+    # build zeroes: the caller's tensors must come back as they were
+    n = 9
+    edge_index, weight = random_graph(n, 30, seed=30, dtype=torch.float64)
+    edge_index = torch.cat([edge_index, torch.tensor([[2, 5], [2, 5]])], 1)
+    weight = torch.cat([weight, torch.tensor([0.3, 0.8], dtype=torch.float64)])
+    before = edge_index.clone(), weight.clone()
+    for dtype in (torch.float32, torch.float64):
+        build_scaled_laplacian(edge_index, n, weight, normalization, lambda_max, dtype=dtype)
+        trace_scaled_laplacian(edge_index, n, weight, normalization, lambda_max, dtype=dtype)
+    assert torch.equal(edge_index, before[0]) and torch.equal(weight, before[1])
+
+
 def test_cache_laplacian_fills_the_cache():
     n = 10
     edge_index, weight = random_graph(n, 30, seed=26)
@@ -148,14 +164,16 @@ def test_cache_laplacian_fills_the_cache():
 
 
 @pytest.mark.parametrize('normalization', [None, 'sym', 'rw'])
-@pytest.mark.parametrize('assembly', ['scipy', 'sort'])
+@pytest.mark.parametrize('assembly', ['scipy', 'scipy_chunks', 'sort'])
 def test_builds_agree_with_duplicates_and_self_loops(normalization, assembly, monkeypatch):
     # Duplicated edges (summed), self loops (dropped by get_laplacian), a directed
-    # graph: the eager build (scipy assembly on CPU, torch.sort elsewhere) and the
-    # traceable build give one operator, ChebConv's.
+    # graph: the eager build (scipy assembly on CPU, in chunks of edges, or
+    # torch.sort elsewhere) and the traceable build give one operator, ChebConv's.
     from pyg_sphere.nn.conv import _laplacian
     if assembly == 'sort':
         monkeypatch.setattr(_laplacian, 'SCIPY_DEVICES', ())
+    if assembly == 'scipy_chunks':
+        monkeypatch.setattr(_laplacian, 'CHUNK_EDGES', 7)
     n = 12
     edge_index, weight = random_graph(n, 40, seed=27, directed=True, dtype=torch.float64)
     edge_index = torch.cat([edge_index, edge_index[:, :5], torch.tensor([[3, 7], [3, 7]])], 1)

@@ -78,7 +78,7 @@ def test_gradcheck(training):
 
     def fn(x, gamma, beta):
         stats = batch_stats(x.detach()) if training else fixed
-        return BatchNormReLUMaxPool.apply(x, gamma, beta, *stats, 1e-5, g, training)
+        return BatchNormReLUMaxPool.apply(x, gamma, beta, *stats, 1e-5, g, training, True)
 
     assert torch.autograd.gradcheck(fn, (x, gamma, beta))
 

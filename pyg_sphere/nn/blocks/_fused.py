@@ -62,10 +62,16 @@ def _chunks(x: Tensor) -> Tuple[int, int]:
     return c, -(-B // c)
 
 
-def _threads():
-    """Our chunks run on the kernel threads; PyTorch single-threaded around them
-    (no parallel region of its own per small op). Nothing under compile."""
-    if torch.compiler.is_compiling():
+#: A single chunk of at least this many elements runs with PyTorch's intra-op
+#: threads (long parallel regions).
+INTRA_OP_ELEMENTS = 2**21
+
+
+def _threads(x: Tensor):
+    """Our chunks run on the kernel threads, PyTorch single-threaded around them (no
+    parallel region of its own per small op); a single large chunk (one large map)
+    runs with PyTorch's threads instead. Nothing under compile."""
+    if torch.compiler.is_compiling() or (_chunks(x)[1] == 1 and x.numel() >= INTRA_OP_ELEMENTS):
         return contextlib.nullcontext()
     return one_thread()
 
@@ -140,24 +146,23 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
 
     Inputs: ``x`` [B, n, F] (any strides, ``n = C g``), ``gamma``, ``beta``,
     ``mean``, ``var`` [F] (the batch statistics in training mode, the running
-    ones in eval mode; constants), ``eps``, ``g``, ``training``.
-    Returns the pooled, activated maps [B, C, F]. Chunks of maps run on the
+    ones in eval mode; constants), ``eps``, ``g``, ``training``, ``track`` (keep
+    what the backward pass needs). Returns the pooled, activated maps [B, C, F]. Chunks of maps run on the
     kernel threads (see ``pyg_sphere/nn/_threads.py``).
     """
 
     @staticmethod
-    def forward(ctx, x, gamma, beta, mean, var, eps, g, training):
-        with _threads():
+    def forward(ctx, x, gamma, beta, mean, var, eps, g, training, track):
+        with _threads(x):
             return BatchNormReLUMaxPool._forward(ctx, x, gamma, beta, mean, var, eps, g,
-                                                 training)
+                                                 training, track)
 
     @staticmethod
-    def _forward(ctx, x, gamma, beta, mean, var, eps, g, training):
+    def _forward(ctx, x, gamma, beta, mean, var, eps, g, training, track):
         B, n, F = x.shape
         rstd = torch.rsqrt(var + eps)
         a = gamma * rstd
         b = beta - mean * a
-        track = any(ctx.needs_input_grad[:3])
         xv = x.unflatten(1, (n // g, g))
         y = x.new_empty(B, n // g, F)
         slot = torch.empty_like(y) if track else None
@@ -175,7 +180,7 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gy):
-        with _threads():
+        with _threads(ctx.saved_tensors[0]):
             return BatchNormReLUMaxPool._backward(ctx, gy)
 
     @staticmethod
@@ -223,7 +228,8 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
 
             _run(dx, x)
         return (grad_x, g_gamma if ctx.needs_input_grad[1] else None,
-                g_beta if ctx.needs_input_grad[2] else None, None, None, None, None, None)
+                g_beta if ctx.needs_input_grad[2] else None, None, None, None, None, None,
+                None)
 
 
 def update_running_stats(norm: torch.nn.BatchNorm1d, mean: Tensor, var: Tensor,
@@ -245,14 +251,18 @@ def fused_bn_relu_max_pool(x: Tensor, norm: torch.nn.BatchNorm1d, group: int) ->
     contiguous pixels; ``norm`` is an affine BatchNorm1d that tracks running stats."""
     use_batch = norm.training or norm.running_mean is None
     if use_batch:
-        with torch.no_grad(), _threads():
+        with torch.no_grad(), _threads(x):
             mean, var = batch_stats(x.detach())
         if norm.training and norm.track_running_stats:
             update_running_stats(norm, mean, var, x.shape[0] * x.shape[1])
     else:
         mean, var = norm.running_mean.to(x.dtype), norm.running_var.to(x.dtype)
+    # the slots of the maxima are tracked only for a backward pass to come (under
+    # no_grad, needs_input_grad still says True for parameters)
+    track = torch.is_grad_enabled() and (x.requires_grad or norm.weight.requires_grad
+                                         or norm.bias.requires_grad)
     return BatchNormReLUMaxPool.apply(x, norm.weight, norm.bias, mean, var, norm.eps, group,
-                                      use_batch)
+                                      use_batch, track)
 
 
 def can_fuse(norm: Optional[torch.nn.Module], act: Optional[torch.nn.Module],

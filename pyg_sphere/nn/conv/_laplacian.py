@@ -152,6 +152,41 @@ def _values(src: Tensor, dst: Tensor, weight: Tensor, n: int, normalization: Opt
     return off, diag
 
 
+def _values_eager(src: Tensor, dst: Tensor, weight: Tensor, n: int,
+                  normalization: Optional[str], lambda_max: Optional[object],
+                  batch: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    """:func:`_values` for the eager build (self loops dropped), in a few in-place
+    passes over the edges: the common case of one positive ``lambda_max`` (given
+    or computed) scales by a Python number; anything else takes :func:`_values`."""
+    if isinstance(lambda_max, Tensor) and lambda_max.numel() > 1:
+        return _values(src, dst, weight, n, normalization, lambda_max, batch, None,
+                       torch.float64)
+    deg = torch.zeros(n, dtype=torch.float64, device=weight.device).index_add_(0, src, weight)
+    if normalization is None:
+        off, diag = weight.clone(), deg
+    elif normalization == 'sym':
+        dis = deg.pow(-0.5)
+        dis.masked_fill_(torch.isinf(dis), 0.0)
+        # (d_i^-1/2 d_j^-1/2) w_ij: a product that is exactly symmetric
+        off, diag = dis[src].mul_(dis[dst]).mul_(weight), torch.ones_like(deg)
+    else:
+        dinv = 1.0 / deg
+        dinv.masked_fill_(torch.isinf(dinv), 0.0)
+        off, diag = dinv[src].mul_(weight), torch.ones_like(deg)
+    if lambda_max is None:  # 2 max_ij L_ij, L = diag - off
+        lam = float(diag.max()) if n > 0 else 1.0
+        if off.numel():
+            lam = max(lam, -float(off.min()))
+        lam *= 2.0
+    else:
+        lam = float(lambda_max)
+    if not (lam > 0 and math.isfinite(lam)):  # an edgeless D - A: as ChebConv
+        return _values(src, dst, weight, n, normalization, lambda_max, batch, None,
+                       torch.float64)
+    scale = 2.0 / lam
+    return off.mul_(-scale), diag.mul(scale).sub_(1.0)
+
+
 def _index_dtype(n: int, nnz: int) -> torch.dtype:
     return torch.int32 if max(n, nnz) < _INT32_MAX else torch.int64
 
@@ -201,6 +236,93 @@ def _scipy_csr(row: Tensor, col: Tensor, value: Tensor, n: int
 
     fwd = parts(mat)
     return fwd + (fwd if symmetric else parts(tr)) + (symmetric, )
+
+
+#: Edges per chunk of the CPU build: its temporaries stay in cache.
+CHUNK_EDGES = 1 << 20
+
+
+def _cpu_entries(edge_index: Tensor, n: int, edge_weight: Optional[Tensor],
+                 normalization: Optional[str], lambda_max: Optional[object],
+                 dtype: torch.dtype, index_dtype: torch.dtype) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(row, col, value)`` of the entries of :math:`\tilde{L}` (edges, then the
+    diagonal), validating on the way, in two chunked passes over the edges that
+    write the final arrays directly (memory-bound work at 10^8 edges: no
+    full-size temporaries). Self loops are kept with value zero: the assembly sums
+    them into the diagonal entry. A scalar ``lambda_max`` (or None) only."""
+    E = edge_index.size(1)
+    src_all, dst_all = edge_index[0], edge_index[1]
+    deg = torch.zeros(n, dtype=torch.float64)
+    bad = 0
+    chunks = [(a, min(E, a + CHUNK_EDGES)) for a in range(0, E, CHUNK_EDGES)]
+
+    def load(a: int, b: int) -> Tuple[Tensor, Tensor, Tensor]:
+        s, d = src_all[a:b].long(), dst_all[a:b].long()
+        if edge_weight is None:
+            w = torch.ones(b - a, dtype=torch.float64)
+        else:
+            w = edge_weight[a:b].detach().to(torch.float64, copy=True)  # ours to modify
+        return s, d, w.masked_fill_(s == d, 0.0)  # get_laplacian drops self loops
+
+    for a, b in chunks:  # pass 1: checks and degrees (over edge_index[0])
+        s, d = src_all[a:b], dst_all[a:b]
+        lo, hi = int(torch.minimum(s.min(), d.min())), int(torch.maximum(s.max(), d.max()))
+        if lo < 0 or hi >= n:
+            raise ValueError(f"Expected 'edge_index' to index the {n} nodes of x, i.e. to lie in "
+                             f"[0, {n - 1}] (got {lo if lo < 0 else hi})")
+        s, d, w = load(a, b)
+        if not math.isfinite(float(w.sum())):  # one fast pass; exact count when it fails
+            bad += int((~torch.isfinite(edge_weight[a:b])).sum())
+        deg.index_add_(0, s, w)
+    if bad:
+        raise ValueError(f"Expected 'edge_weight' to be finite (got {bad} NaN or infinite "
+                         f"value(s) among {E})")
+    if normalization == 'sym':
+        dis = deg.pow(-0.5)
+        dis.masked_fill_(torch.isinf(dis), 0.0)
+    elif normalization == 'rw':
+        dinv = 1.0 / deg
+        dinv.masked_fill_(torch.isinf(dinv), 0.0)
+
+    def minus_off(a: int, b: int) -> Tuple[Tensor, Tensor]:
+        """-L_ij of the edges (the normalized weights), and the self loops."""
+        s, d, w = load(a, b)
+        if normalization is None:
+            return w, s == d
+        if normalization == 'sym':  # (d_i^-1/2 d_j^-1/2) w_ij: exactly symmetric
+            return dis[s].mul_(dis[d]).mul_(w), s == d
+        return dinv[s].mul_(w), s == d
+
+    diag = deg if normalization is None else torch.ones(n, dtype=torch.float64)
+    if lambda_max is None:  # 2 max_ij L_ij over the diagonal and the edges
+        lam = float(diag.max()) if n > 0 else 1.0
+        for a, b in chunks:
+            p, loop = minus_off(a, b)
+            if bool((~loop).any()):
+                lam = max(lam, -float(p.masked_fill_(loop, math.inf).min()))
+        lam *= 2.0
+    else:
+        lam = float(lambda_max)
+    row = torch.empty(E + n, dtype=index_dtype)
+    col = torch.empty(E + n, dtype=index_dtype)
+    value = torch.empty(E + n, dtype=dtype)
+    scale = 2.0 / lam if lam > 0 and math.isfinite(lam) else None
+    for a, b in chunks:  # pass 2: the entries, row = target, column = source
+        p, _ = minus_off(a, b)
+        row[a:b], col[a:b] = dst_all[a:b], src_all[a:b]
+        if scale is not None:
+            value[a:b] = p.mul_(-scale)
+        else:  # an edgeless D - A (lambda_max 0): as ChebConv, inf -> 0, NaN stays
+            v = (-2.0 * p) / lam
+            value[a:b] = v.masked_fill_(torch.isinf(v), 0.0)
+    torch.arange(n, out=row[E:])
+    col[E:] = row[E:]
+    if scale is not None:
+        value[E:] = diag.mul_(scale).sub_(1.0)
+    else:
+        v = (2.0 * diag) / lam
+        value[E:] = v.masked_fill_(torch.isinf(v), 0.0).sub_(1.0)
+    return row, col, value
 
 
 @torch.no_grad()
@@ -266,24 +388,10 @@ def build_scaled_laplacian(
     check_lambda_max_number(lambda_max)
     device = edge_index.device
     n = int(num_nodes)
-    edge_index = edge_index.long()
     num_edges = edge_index.size(1)
-    if num_edges > 0:
-        lo, hi = int(edge_index.min()), int(edge_index.max())
-        if lo < 0 or hi >= n:
-            raise ValueError(f"Expected 'edge_index' to index the {n} nodes of x, i.e. to lie in "
-                             f"[0, {n - 1}] (got {lo if lo < 0 else hi})")
-    if edge_weight is None:
-        weight = torch.ones(num_edges, dtype=torch.float64, device=device)
-    else:
-        if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
-            raise ValueError(f"Expected 'edge_weight' to have shape [E] = [{num_edges}] "
-                             f"(got {tuple(edge_weight.shape)})")
-        weight = edge_weight.detach().to(device=device, dtype=torch.float64)
-        bad = int((~torch.isfinite(weight)).sum())
-        if bad:
-            raise ValueError(f"Expected 'edge_weight' to be finite (got {bad} NaN or infinite "
-                             f"value(s) among {num_edges})")
+    if edge_weight is not None and (edge_weight.dim() != 1 or edge_weight.numel() != num_edges):
+        raise ValueError(f"Expected 'edge_weight' to have shape [E] = [{num_edges}] "
+                         f"(got {tuple(edge_weight.shape)})")
     if batch is not None and (batch.dim() != 1 or batch.numel() != n):
         raise ValueError(f"Expected 'batch' to have shape [n] = [{n}] (got {tuple(batch.shape)})")
     if isinstance(lambda_max, Tensor):
@@ -301,16 +409,35 @@ def build_scaled_laplacian(
                 raise ValueError(f"Expected 'lambda_max' to hold one value per graph, i.e. "
                                  f"{int(batch.max()) + 1} values (got {lam.numel()})")
 
+    index_dtype = _index_dtype(n, num_edges + n)
+    one_lambda = not (isinstance(lambda_max, Tensor) and lambda_max.numel() > 1)
+    if device.type in SCIPY_DEVICES and dtype in (torch.float32, torch.float64) and one_lambda:
+        entries = _cpu_entries(edge_index, n, edge_weight, normalization, lambda_max, dtype,
+                               index_dtype)
+        return ScaledLaplacian(*_scipy_csr(*entries, n), n)
+
+    edge_index = edge_index.long()
+    if num_edges > 0:
+        lo, hi = int(edge_index.min()), int(edge_index.max())
+        if lo < 0 or hi >= n:
+            raise ValueError(f"Expected 'edge_index' to index the {n} nodes of x, i.e. to lie in "
+                             f"[0, {n - 1}] (got {lo if lo < 0 else hi})")
+    if edge_weight is None:
+        weight = torch.ones(num_edges, dtype=torch.float64, device=device)
+    else:
+        weight = edge_weight.detach().to(device=device, dtype=torch.float64)
+        bad = int((~torch.isfinite(weight)).sum())
+        if bad:
+            raise ValueError(f"Expected 'edge_weight' to be finite (got {bad} NaN or infinite "
+                             f"value(s) among {num_edges})")
     # get_laplacian: drop self loops, degrees over edge_index[0].
     keep = edge_index[0] != edge_index[1]
     if not bool(keep.all()):
         edge_index, weight = edge_index[:, keep], weight[keep]
     del keep
     src, dst = edge_index[0], edge_index[1]
-    off, diag = _values(src, dst, weight, n, normalization, lambda_max, batch, None,
-                        torch.float64)
+    off, diag = _values_eager(src, dst, weight, n, normalization, lambda_max, batch)
     del weight
-    index_dtype = _index_dtype(n, src.numel() + n)
     row, col, value = _entries(src, dst, off.to(dtype), diag.to(dtype), n, index_dtype)
     del src, dst, edge_index, off, diag
     if device.type in SCIPY_DEVICES and dtype in (torch.float32, torch.float64):

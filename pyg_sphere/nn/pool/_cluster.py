@@ -45,6 +45,9 @@ def check_cluster(cluster: Any, num_clusters: Optional[int]) -> Tuple[Tensor, in
     if cluster.numel() == 0:
         raise ValueError("Expected 'cluster' to hold at least one node (got none)")
     cluster = cluster.detach().long()
+    if num_clusters is not None and contiguous_group(cluster, check_int(
+            'num_clusters', num_clusters, minimum=1)) is not None:
+        return cluster, int(num_clusters)  # arange(n) // g: valid, every cluster has g
     kept = cluster[cluster >= 0]
     if kept.numel() == 0:
         raise ValueError("Expected 'cluster' to keep at least one node (all are negative, "
