@@ -28,6 +28,8 @@ checked against a float64 ChebConv reference first.
     python benchmarks/bench_conv.py                        # nside 32 64 128
     python benchmarks/bench_conv.py --nside 64 --repeat 9
     python benchmarks/bench_conv.py --scaling              # ours, nside 32..256
+    python benchmarks/bench_conv.py --nside 64 --loaded --impls ours chebconv
+                                                           # 1 vs 2 threads, a core taken
 
 Entries are named op_sampling_res_batch_dtype_device, e.g.
 chebconv_healpix_nside64_b8_float32_cpu. Allocation-heavy CPU code is sensitive to
@@ -50,6 +52,7 @@ import warnings
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 _DEFAULT_THREADS = torch.get_num_threads()
 IMPLS = ('chebconv', 'coo', 'ours')
 OPTIONAL_IMPLS = ('chebconv3d', )
@@ -58,7 +61,6 @@ DTYPES = {'float32': torch.float32, 'float64': torch.float64}
 
 def describe_machine() -> str:
     try:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from _machine import describe
         text = describe()
     except Exception:  # the shared helper is optional
@@ -275,9 +277,11 @@ def check_agreement(nside, B, F, K, k, dtype, device):
 # Driver.
 # --------------------------------------------------------------------------- #
 
-def spawn(kind: str, case: dict, env: dict):
+def spawn(kind: str, case: dict, env: dict, threads=None):
     cmd = [sys.executable, os.path.abspath(__file__), '--_case', json.dumps([kind, case])]
-    if torch.get_num_threads() != _DEFAULT_THREADS:
+    if threads is not None:
+        cmd += ['--threads', str(threads)]
+    elif torch.get_num_threads() != _DEFAULT_THREADS:
         cmd += ['--threads', str(torch.get_num_threads())]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -310,6 +314,9 @@ def main() -> None:
                         help='set THP_MEM_ALLOC_ENABLE=1 in the workers')
     parser.add_argument('--threads', type=int,
                         help='torch.set_num_threads in the workers (default: torch\'s choice)')
+    parser.add_argument('--loaded', action='store_true',
+                        help='time each --nside at 1 and 2 threads beside a busy process '
+                             'pinned to the last CPU (no other measurement)')
     parser.add_argument('--json', help='also write the results to this file')
     parser.add_argument('--_case', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -340,7 +347,10 @@ def main() -> None:
             return float('nan')
         return spawn('memory', dict(impl=impl, nside=nside, **common), env)
 
-    if args.scaling:
+    if args.loaded:
+        from _busy import loaded_conv_cases
+        loaded_conv_cases(args, common, env, results, spawn, entry_name)
+    elif args.scaling:
         print(f'{"entry":>40} {"npix":>9} {"fwd+bwd ms":>11} {"(min)":>8} {"fwd ms":>8} '
               f'{"peak MiB":>9}')
         for nside in args.scaling_nside:
@@ -387,12 +397,8 @@ def main() -> None:
 
 
 def _cpu_pressure() -> str:
-    """Linux PSI: share of time some task waited for a CPU (other users of the machine)."""
-    try:
-        with open('/proc/pressure/cpu') as f:
-            return f.readline().strip()
-    except OSError:
-        return 'n/a'
+    from _busy import cpu_pressure
+    return cpu_pressure()
 
 
 if __name__ == '__main__':

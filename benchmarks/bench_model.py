@@ -22,17 +22,29 @@ Each is measured as
 with the same weights (loaded from ours). Before timing, both float32 outputs are
 checked against the PyG network in float64. Timed: inference (eval mode, no grad)
 per batch and per sample, and a training step's forward + backward (train mode,
-loss = sum of squared outputs) per batch. Times are medians of --repeat runs after
-one warm-up run; ratios are pyg / ours from the same invocation (> 1: ours faster).
+loss = sum of squared outputs) per batch. The implementations run in turn, round
+after round (order alternating), after one warm-up each; times are medians, and
+ratios are medians of the per-round ratios (pyg / ours > 1: ours faster), so that
+both share whatever else the machine is doing.
+
+--threads runs each torch.set_num_threads value; --loaded repeats every one
+beside a busy process pinned to the last CPU (a `while True: pass`, started and
+killed by the benchmark) and prints the 2-thread / 1-thread ratios: on a shared
+machine, more threads must not be slower. --compile adds torch.compile(model,
+fullgraph=True) (inductor) from a cold start. Each unloaded run also prints the
+FLOP and memory floors of the batch from this machine's measured 2048^3 sgemm
+rate and copy bandwidth at that thread count.
+
 Entries are named op_sampling_res_batch_dtype_device, e.g.
 deepsphere-shrec17_healpix_nside32_b32_float32_cpu.
 
     python benchmarks/bench_model.py
-    python benchmarks/bench_model.py --presets shrec17 --repeat 9 --json model.json
+    python benchmarks/bench_model.py --presets shrec17 --threads 1 2 --loaded --compile
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -48,6 +60,7 @@ sys.path.insert(0, HERE)
 from torch_geometric.nn import ChebConv, global_mean_pool  # noqa: E402
 from torch_geometric.nn.pool import max_pool_x  # noqa: E402
 
+from _busy import Busy, cpu_pressure  # noqa: E402
 from _machine import describe  # noqa: E402
 from pyg_sphere.nn.models import DeepSphere  # noqa: E402
 
@@ -118,17 +131,78 @@ class PyGDeepSphere(torch.nn.Module):
         return x if self.lin is None else self.lin(x)
 
 
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
+def interleaved(fns: dict, repeat: int) -> dict:
+    """Median time of each function, run in turn (order alternating) after one
+    warm-up each, so that they share whatever else the machine is doing; and the
+    median of the per-round ratios against the first."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    times = {k: [] for k in fns}
+    names = list(fns)
+    for r in range(repeat):
+        for k in (names if r % 2 == 0 else names[::-1]):
+            t = time.perf_counter()
+            fns[k]()
+            times[k].append(time.perf_counter() - t)
+    base = names[0]
+    out = {k: statistics.median(v) for k, v in times.items()}
+    for k in names[1:]:
+        out[k + '/' + base] = statistics.median(
+            [b / a for a, b in zip(times[base], times[k])])
+    return out
 
 
-def run_preset(name: str, repeat: int, seed: int = 0) -> dict:
+def model_flops(model: DeepSphere, B: int) -> dict:
+    """Floating-point operations of one batch: inference and forward + backward.
+
+    Per conv of K weights, n pixels, F -> O channels and nnz Laplacian entries:
+    (K - 1) sparse products on min(F, O) columns forward and O backward
+    (2 nnz B cols each), and K dense products of 2 n B F O forward, as many for
+    the weight gradients and (but for the first layer) for the input gradients.
+    Batch norm, pooling and readout add O(n B F), a few percent, left out.
+    """
+    fwd = bwd = 0
+    convs = [(blk.conv, lvl if model.levels else 0) for lvl, blk in enumerate(model.blocks)]
+    if model.head is not None:
+        convs.append((model.head, model.levels))
+    for i, (conv, lvl) in enumerate(convs):
+        lap = conv._cached_laplacian
+        n, nnz = lap.num_nodes, lap.col.numel()
+        K, f_in, f_out = conv.K, conv.in_channels, conv.out_channels
+        dense = 2 * K * n * B * f_in * f_out
+        fwd += 2 * nnz * B * min(f_in, f_out) * (K - 1) + dense
+        bwd += 2 * nnz * B * f_out * (K - 1) + dense * (1 if i == 0 else 2)
+    return dict(infer=fwd, train=fwd + bwd)
+
+
+def activation_bytes(model: DeepSphere, B: int) -> int:
+    """Bytes of every conv input and output (float32): a pass must read or write
+    each at least once."""
+    total = 0
+    for lvl, blk in enumerate(model.blocks):
+        n = model.graph.num_nodes[lvl if model.levels else 0]
+        total += 4 * B * n * (blk.conv.in_channels + blk.conv.out_channels)
+    return total
+
+
+def machine_rates(threads: int) -> dict:
+    """Attainable float32 GEMM GFLOP/s and copy bandwidth (GB/s) with ``threads``."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    src, dst = torch.randn(2**26), torch.empty(2**26)  # 256 MiB each
+    gemm = min(_timed(lambda: a @ b) for _ in range(5))
+    copy = min(_timed(lambda: dst.copy_(src)) for _ in range(5))
+    return dict(gflops=2 * 2048**3 / gemm / 1e9, gbs=2 * src.numel() * 4 / copy / 1e9)
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def run_preset(name: str, repeat: int, threads: list, loaded: bool, compile_: bool,
+               seed: int = 0) -> dict:
     spec = PRESETS[name]
     B = spec['batch']
     torch.manual_seed(seed)
@@ -159,14 +233,18 @@ def run_preset(name: str, repeat: int, seed: int = 0) -> dict:
     err_pyg = (out_pyg.double() - expected).abs().max().item() / scale
     assert err_ours < 1e-4 and err_pyg < 1e-4, (err_ours, err_pyg)
 
-    def infer(fn, inp):
+    def infer(fn, inp, module):
         def run():
+            module.eval()
             with torch.no_grad():
                 fn(inp)
         return run
 
-    def train_step(fn, inp, params):
+    def train_step(fn, inp, module):
+        params = list(module.parameters())
+
         def run():
+            module.train()
             for p in params:
                 p.grad = None
             fn(inp).square().sum().backward()
@@ -174,16 +252,27 @@ def run_preset(name: str, repeat: int, seed: int = 0) -> dict:
 
     result = dict(preset=name, params=model.num_parameters(), params_pyg=sum(
         p.numel() for p in ref.parameters()), pixels=n, batch=B, build_s=build,
-        rel_err_ours=err_ours, rel_err_pyg=err_pyg)
-    model.eval()
-    ref.eval()
-    result['infer_ours_s'] = median_time(infer(model, x), repeat)
-    result['infer_pyg_s'] = median_time(infer(ref, x_flat), repeat)
-    model.train()
-    ref.train()
-    result['train_ours_s'] = median_time(train_step(model, x, list(model.parameters())), repeat)
-    result['train_pyg_s'] = median_time(train_step(ref, x_flat, list(ref.parameters())),
-                                        repeat)
+        rel_err_ours=err_ours, rel_err_pyg=err_pyg, flops=model_flops(model, B),
+        activation_bytes=activation_bytes(model, B), runs=[])
+    compiled = None
+    if compile_:
+        compiled = torch.compile(model, fullgraph=True)
+        t = time.perf_counter()
+        infer(compiled, x, model)()
+        train_step(compiled, x, model)()
+        result['compile_s'] = time.perf_counter() - t
+    for load in ([False, True] if loaded else [False]):
+        for T in threads:
+            torch.set_num_threads(T)
+            fns_i = {'ours': infer(model, x, model), 'pyg': infer(ref, x_flat, ref)}
+            fns_t = {'ours': train_step(model, x, model), 'pyg': train_step(ref, x_flat, ref)}
+            if compiled is not None:
+                fns_i['compiled'] = infer(compiled, x, model)
+                fns_t['compiled'] = train_step(compiled, x, model)
+            with (Busy() if load else contextlib.nullcontext()):
+                run = dict(threads=T, loaded=load, infer=interleaved(fns_i, repeat),
+                           train=interleaved(fns_t, repeat))
+            result['runs'].append(run)
     result['entry'] = f'deepsphere-{name}_{spec["label"]}_b{B}_float32_cpu'
     return result
 
@@ -192,15 +281,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--presets', nargs='+', default=list(PRESETS), choices=list(PRESETS))
-    parser.add_argument('--repeat', type=int, default=3, help='timed runs (median kept)')
+    parser.add_argument('--repeat', type=int, default=5, help='timed rounds (median kept)')
+    parser.add_argument('--threads', type=int, nargs='+', default=[torch.get_num_threads()],
+                        help='torch.set_num_threads values to run (default: the current one)')
+    parser.add_argument('--loaded', action='store_true',
+                        help='also run every thread count beside a busy process pinned to '
+                             'the last CPU')
+    parser.add_argument('--compile', action='store_true',
+                        help='also time torch.compile(model, fullgraph=True) (inductor)')
     parser.add_argument('--json', help='also write the results to this file')
     args = parser.parse_args()
 
     machine = describe()
-    print(f'machine: {machine}')
+    print(f'machine: {machine}; cpu pressure {cpu_pressure()}')
     results = []
     for name in args.presets:
-        r = run_preset(name, args.repeat)
+        r = run_preset(name, args.repeat, args.threads, args.loaded, args.compile)
         results.append(r)
         B = r['batch']
         print(f"\n{r['entry']}: {r['params']:,} parameters (PyG network: "
@@ -208,12 +304,50 @@ def main() -> None:
               f"(pyramid + layers) in {r['build_s']:.2f} s")
         print(f"  agreement with the PyG network in float64 (max abs error / max abs "
               f"output): ours {r['rel_err_ours']:.1e}, pyg {r['rel_err_pyg']:.1e}")
-        print(f"  {'':34s} {'ours':>10s} {'pyg':>10s} {'pyg/ours':>9s}")
-        rows = [('inference per batch (eval, no grad)', r['infer_ours_s'], r['infer_pyg_s'], 1),
-                ('inference per sample', r['infer_ours_s'] / B, r['infer_pyg_s'] / B, 1),
-                ('forward + backward per batch', r['train_ours_s'], r['train_pyg_s'], 1)]
-        for label, ours, pyg, _ in rows:
-            print(f'  {label:34s} {ours * 1e3:8.2f}ms {pyg * 1e3:8.2f}ms {pyg / ours:8.2f}x')
+        if 'compile_s' in r:
+            print(f"  torch.compile (inductor, cold, fullgraph): first inference + training "
+                  f"step {r['compile_s']:.1f} s")
+        fl = r['flops']
+        print(f"  work per batch: inference {fl['infer'] / 1e9:.2f} GFLOP, training step "
+              f"{fl['train'] / 1e9:.2f} GFLOP; conv inputs + outputs "
+              f"{r['activation_bytes'] / 2**20:.0f} MiB")
+        for run in r['runs']:
+            T, load = run['threads'], ' beside a busy process' if run['loaded'] else ''
+            rates = machine_rates(T) if not run['loaded'] else None
+            print(f"  {T} thread(s){load}:")
+            head = f"    {'':34s} {'ours':>10s} {'pyg':>10s} {'pyg/ours':>9s}"
+            comp = 'compiled' in run['infer']
+            print(head + (f" {'compiled':>10s} {'ours/comp':>9s}" if comp else ''))
+            for label, key, per in (('inference per batch (eval, no grad)', 'infer', 1),
+                                    ('inference per sample', 'infer', B),
+                                    ('forward + backward per batch', 'train', 1)):
+                t = run[key]
+                line = (f"    {label:34s} {t['ours'] / per * 1e3:8.2f}ms "
+                        f"{t['pyg'] / per * 1e3:8.2f}ms {t['pyg/ours']:8.2f}x")
+                if comp:
+                    line += (f" {t['compiled'] / per * 1e3:8.2f}ms "
+                             f"{1 / t['compiled/ours']:8.2f}x")
+                print(line)
+            if rates:
+                floor_i = max(fl['infer'] / (rates['gflops'] * 1e9),
+                              r['activation_bytes'] / (rates['gbs'] * 1e9))
+                floor_t = max(fl['train'] / (rates['gflops'] * 1e9),
+                              3 * r['activation_bytes'] / (rates['gbs'] * 1e9))
+                print(f"    floors with {T} thread(s) ({rates['gflops']:.0f} GFLOP/s "
+                      f"2048^3 sgemm, {rates['gbs']:.0f} GB/s copy): inference "
+                      f"{floor_i * 1e3:.1f} ms/batch (ours {run['infer']['ours'] / floor_i:.1f}x "
+                      f"it), training {floor_t * 1e3:.1f} ms/batch (ours "
+                      f"{run['train']['ours'] / floor_t:.1f}x it)")
+        by = {(q['threads'], q['loaded']): q for q in r['runs']}
+        if args.loaded and 1 in args.threads:
+            for T in args.threads:
+                if T > 1:
+                    for key in ('infer', 'train'):
+                        one, many = by[1, True][key], by[T, True][key]
+                        print(f"  loaded, {key}: ours {T} threads / 1 thread = "
+                              f"{many['ours'] / one['ours']:.2f} (pyg "
+                              f"{many['pyg'] / one['pyg']:.2f}); < 1: faster on {T}")
+    print(f'cpu pressure after: {cpu_pressure()}')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(machine=machine, repeat=args.repeat, results=results), f, indent=1)

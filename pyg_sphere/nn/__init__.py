@@ -1,4 +1,5 @@
 """Neural network layers for graph-based spherical CNNs."""
+from ._threads import kernel_threads
 from .conv import SphericalChebConv
 from .blocks import SphericalChebBlock
 from .models import DeepSphere, SphericalUNet
@@ -12,4 +13,5 @@ __all__ = [
     'sphere_pool_batch',
     'DeepSphere',
     'SphericalUNet',
+    'kernel_threads',
 ]

@@ -199,7 +199,7 @@ def test_repr():
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-@pytest.mark.parametrize('out_channels', [F_OUT, 16, 40])  # blocks of 3, 2 (+1) and 1 map
+@pytest.mark.parametrize('out_channels', [F_OUT, 16, 40])  # Clenshaw, then features first
 def test_dense_batch_equals_single_maps(dtype, out_channels, layout):
     n, B = 16, 3
     edge_index, weight = random_graph(n, 40, seed=4, dtype=dtype)
@@ -285,7 +285,8 @@ def test_symmetry_detection():
 @pytest.mark.parametrize('symmetric', [True, False])
 @pytest.mark.parametrize('bias', [True, False])
 @pytest.mark.parametrize('node_major', [True, False])
-def test_gradcheck_cheb_filter(K, symmetric, bias, node_major):
+@pytest.mark.parametrize('out_channels', [2, 5])  # Clenshaw (O < F), features first (O > F)
+def test_gradcheck_cheb_filter(K, symmetric, bias, node_major, out_channels):
     n, B = 7, 2
     edge_index, weight = random_graph(n, 16, seed=8, directed=not symmetric,
                                       dtype=torch.float64)
@@ -295,8 +296,8 @@ def test_gradcheck_cheb_filter(K, symmetric, bias, node_major):
     gen = torch.Generator().manual_seed(9)
     shape = (n, B, 3) if node_major else (B, n, 3)
     x = torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(K, 2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(2, generator=gen, dtype=torch.float64, requires_grad=True) if bias \
+    w = torch.randn(K, out_channels, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(out_channels, generator=gen, dtype=torch.float64, requires_grad=True) if bias \
         else None
     inputs = (x, w, b) if bias else (x, w)
 

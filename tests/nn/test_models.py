@@ -261,45 +261,6 @@ def test_fcn_invariant_under_a_grid_symmetry():
     torch.testing.assert_close(seg_rot[:, p], seg, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize('backend,which,train', [
-    # graph capture + AOTAutograd: a few seconds each
-    ('aot_eager', 'deepsphere', True),
-    ('aot_eager', 'unet', False),
-    # + C++ codegen
-    pytest.param('inductor', 'deepsphere', True, marks=pytest.mark.slow),
-    pytest.param('aot_eager', 'unet', True, marks=pytest.mark.slow),
-])
-def test_torch_compile_fullgraph_dense_cached(backend, which, train):
-    # The cached dense path is one graph: convs (custom ops on the cached Laplacian),
-    # batch norm, pooling / unpooling, concatenation and readout make no host sync and
-    # no graph break, so fullgraph=True succeeds. The first eager call builds the
-    # Laplacians (which syncs).
-    torch._dynamo.reset()
-    data = healpix(4)
-    x = maps(2, data.num_nodes, 2, seed=14)
-    if which == 'deepsphere':
-        model = small_deepsphere(data)
-    else:
-        model = small_unet(data, unpool='max_indices', channels=(4, 6, 6))
-    randomize_(model, seed=15)
-    model(x)  # warm the conv caches (eager)
-    compiled = torch.compile(model, fullgraph=True, backend=backend)
-    model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-6)
-    if not train:
-        return
-    model.train()
-    results = []
-    for fn in (model, compiled):
-        model.zero_grad()
-        xx = x.clone().requires_grad_()
-        fn(xx).square().sum().backward()
-        results.append([xx.grad] + [p.grad for p in model.parameters()])
-    for a, b in zip(*results):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
-
-
 def test_errors_name_the_argument():
     data = healpix(4)
     model = small_deepsphere(data)

@@ -205,6 +205,34 @@ def test_pyg_batch_of_two_equals_two_singles_and_pyg_pooling(case):
         assert torch.allclose(SpherePool(cl, 2 * C, reduce=reduce)(batch.x), out, atol=1e-6)
 
 
+@pytest.mark.parametrize('case', ['healpix_nest', 'icosahedral'])
+@pytest.mark.parametrize('path', ['reshape', 'gather', 'scatter'])
+def test_coarse_batch_follows_max_pool_x_for_any_batch_vector(case, path):
+    # The coarse batch vector is what max_pool_x gives on the positional cluster
+    # map (map b's nodes pool into clusters b * C + cluster): the graph id of each
+    # cluster's last member. With one id per map that is the map's id; with a
+    # batch vector that is not (e.g. a graph boundary inside a map), the same
+    # entries as PyG, not the first member's (it gave [0, 0, 0] for PyG's [0, 0, 1]).
+    coarse, cluster = CASES[case]()
+    if path == 'reshape' and case != 'healpix_nest':
+        pytest.skip('the reshape path needs contiguous clusters')
+    C, n, B = coarse.num_nodes, cluster.numel(), 3
+    positional = cluster.repeat(B) + torch.arange(B).repeat_interleave(n) * C
+    x = torch.randn(B * n, 2, generator=torch.Generator().manual_seed(5))
+    pool = SpherePool(cluster, C, path=path)
+    batches = [torch.arange(B).repeat_interleave(n),  # one id per map
+               torch.cat([torch.zeros(B * n - 2, dtype=torch.long), torch.ones(2).long()]),
+               torch.cat([torch.zeros(n + 3, dtype=torch.long),
+                          torch.ones(B * n - n - 3).long()]),
+               torch.randint(0, 4, (B * n, ), generator=torch.Generator().manual_seed(6))
+               .sort().values]
+    for batch in batches:
+        out, out_batch = pool(x, batch)
+        ref, ref_batch = max_pool_x(positional, x, batch)
+        assert torch.equal(out, ref)
+        assert out_batch.tolist() == ref_batch.tolist()
+
+
 def test_sphere_pool_batch_keeps_dropped_negative():
     cluster = torch.tensor([0, 0, -1, 1])
     cl, b = sphere_pool_batch(cluster, torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))

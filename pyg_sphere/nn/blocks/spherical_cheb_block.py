@@ -11,6 +11,7 @@ from torch_geometric.nn.resolver import activation_resolver
 from ..._validation import _got, check_choice
 from ..conv import SphericalChebConv
 from ..pool import SpherePool
+from ._fused import can_fuse, fused_bn_relu_max_pool
 from ._layout import from_rows, pool_dense, rows
 
 #: Activations accepted by name (any ``torch.nn.Module`` instance is accepted
@@ -65,7 +66,10 @@ class SphericalChebBlock(torch.nn.Module):
     node layout ``[N, F]`` (statistics over the :math:`N` nodes), so that a
     :class:`~torch_geometric.data.Batch` of ``B`` maps of one sampling gives the
     same result as the dense batch. For a dense batch every step after the conv
-    works on the conv's node-major memory, without transposing the maps.
+    works on the conv's memory, without transposing the maps; batch norm, ReLU
+    and max pooling over contiguous clusters (HEALPix NESTED) run fused, with
+    one pass over the full-resolution maps that writes pooled-size tensors
+    only.
 
     Args:
         in_channels (int): Size of each input sample :math:`F_{in}`.
@@ -169,7 +173,10 @@ class SphericalChebBlock(torch.nn.Module):
     ) -> Union[Tensor, Tuple[Tensor, ...]]:
         out = self.conv(x, edge_index, edge_weight, batch, lambda_max)
         if out.dim() == 3:
-            r, shape = rows(out)  # free: the conv returns node-major memory
+            group = can_fuse(self.norm, self.act, self.pool)
+            if group is not None:  # batch norm, ReLU, max pooling in one pass
+                return fused_bn_relu_max_pool(out, self.norm, group)
+            r, shape = rows(out)  # free: the conv's own memory
             out = from_rows(self._norm_act(r), shape)
             return out if self.pool is None else pool_dense(self.pool, out)
         out = self._norm_act(out)

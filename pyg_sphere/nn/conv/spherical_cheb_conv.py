@@ -12,7 +12,9 @@ from torch_geometric.typing import SparseTensor
 from torch_geometric.utils import is_torch_sparse_tensor
 
 from ..._validation import check_choice, check_int
-from ._cheb_kernel import NORMALIZATIONS, ScaledLaplacian, build_scaled_laplacian, cheb_filter
+from ._cheb_kernel import cheb_filter, compute_dtype
+from ._laplacian import (NORMALIZATIONS, ScaledLaplacian, build_scaled_laplacian,
+                         check_lambda_max_number, trace_scaled_laplacian)
 
 Adj = Union[Tensor, SparseTensor]
 
@@ -65,9 +67,24 @@ class SphericalChebConv(torch.nn.Module):
       ``lambda_max`` are passed: the cache assumes the same graph on every call
       (as ``cached`` does in :class:`~torch_geometric.nn.GCNConv`). It holds
       :math:`\tilde{L}` in the dtype and on the device of ``x`` and is rebuilt,
-      from the arguments of that call, if they change. :meth:`reset_parameters`
-      clears it. The cached forward does not sync with
-      the host and compiles with ``torch.compile(fullgraph=True)``.
+      from the arguments of that call, if they change (it follows ``.to()``
+      when that loses no precision). :meth:`reset_parameters` clears it;
+      :meth:`cache_laplacian` fills it ahead of the first call. The cached
+      forward does not sync with the host.
+    * ``torch.compile(fullgraph=True)`` works from a cold start: with nothing
+      cached (or ``cached=False``), the compiled layer builds
+      :math:`\tilde{L}` inside the graph on every call, without a host sync
+      and without validating the graph (static shapes: self loops weighted
+      zero, duplicate edges kept, summed by the products). To compile a
+      ``cached`` layer that reuses its operator, fill the cache first
+      (:meth:`cache_laplacian` or one eager call); the models of
+      :mod:`pyg_sphere.nn.models` do so at construction.
+    * ``lambda_max`` must be finite and positive and ``edge_weight`` finite:
+      checked when :math:`\tilde{L}` is built eagerly (a ``ValueError``),
+      a Python-number ``lambda_max`` on every call.
+    * Half-precision inputs (``float16``, ``bfloat16``) are filtered in
+      float32 (CPU sparse kernels have no half-precision products) and the
+      output rounded once to the input's dtype.
     * ``in_channels=-1`` (lazy initialization) is not supported.
 
     The layer does not depend on the pixel ordering (HEALPix RING or NESTED,
@@ -177,6 +194,22 @@ class SphericalChebConv(torch.nn.Module):
         zeros(self.bias)
         self._cached_laplacian = None
 
+    def _apply(self, fn, recurse=True):
+        # The cache follows the module (.to(device), .double(), ...) when that
+        # loses nothing: moves, and casts to a lower precision, which give what
+        # a rebuild would. A cast to a higher precision drops it instead: the
+        # next call rebuilds it from its graph, in float64 rounded once.
+        super()._apply(fn, recurse)
+        lap = self._cached_laplacian
+        if lap is not None:
+            probe = fn(lap.value[:0])
+            dtype = compute_dtype(probe.dtype)
+            if torch.finfo(dtype).eps < torch.finfo(lap.value.dtype).eps:
+                self._cached_laplacian = None
+            else:
+                self._cached_laplacian = lap.to(dtype, probe.device)
+        return self
+
     def laplacian(
         self,
         edge_index: Adj,
@@ -184,11 +217,35 @@ class SphericalChebConv(torch.nn.Module):
         edge_weight: Optional[Tensor] = None,
         batch: Optional[Tensor] = None,
         lambda_max: Optional[Union[float, Tensor]] = None,
+        dtype: torch.dtype = torch.float64,
     ) -> ScaledLaplacian:
-        r"""Build :math:`\tilde{L}` (float64 CSR parts), syncing with the host."""
+        r"""Build :math:`\tilde{L}` (CSR parts, values in ``dtype``), syncing with the host."""
         edge_index, edge_weight = _as_edge_index(edge_index, edge_weight, num_nodes)
         return build_scaled_laplacian(edge_index, num_nodes, edge_weight, self.normalization,
-                                      lambda_max, batch, dtype=torch.float64)
+                                      lambda_max, batch, dtype=dtype)
+
+    def cache_laplacian(
+        self,
+        edge_index: Adj,
+        num_nodes: int,
+        edge_weight: Optional[Tensor] = None,
+        batch: Optional[Tensor] = None,
+        lambda_max: Optional[Union[float, Tensor]] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        r"""Build :math:`\tilde{L}` now and cache it (``cached=True`` only), as the
+        first call would: afterwards no call builds it, so that a
+        ``torch.compile`` d layer runs on the cache from its first call.
+
+        ``dtype`` is the dtype of the inputs to come (default: the default
+        dtype); the graph's device is used.
+        """
+        if not self.cached:
+            raise ValueError("Expected cached=True to cache the Laplacian (got a layer built "
+                             "with cached=False, which rebuilds it on every call)")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        self._cached_laplacian = self.laplacian(edge_index, num_nodes, edge_weight, batch,
+                                                lambda_max, dtype=compute_dtype(dtype))
 
     def forward(
         self,
@@ -208,15 +265,26 @@ class SphericalChebConv(torch.nn.Module):
         if f_in != self.in_channels:
             raise ValueError(f"Expected x to have in_channels={self.in_channels} features in "
                              f"its last dimension (got {f_in})")
+        check_lambda_max_number(lambda_max)
         lap = self._cached_laplacian
-        if lap is None or lap.value.dtype != x.dtype or lap.value.device != x.device:
-            # Built in float64 and rounded once to x's dtype. The cache keeps
-            # that cast (no per-call cast) and is rebuilt if x's dtype or device
-            # changes.
-            lap = self.laplacian(edge_index, n, edge_weight, batch,
-                                 lambda_max).to(x.dtype, x.device)
-            if self.cached:
-                self._cached_laplacian = lap
+        dtype = compute_dtype(x.dtype)
+        compiling = torch.compiler.is_compiling()
+        if lap is not None and (lap.value.dtype != dtype or lap.value.device != x.device):
+            # Eager: rebuilt from this call's graph (in float64, rounded once).
+            # Compiled: converted, as a rebuild would sync.
+            lap = lap.to(dtype, x.device) if compiling else None
+        if lap is None:
+            if compiling:  # a cold compile: built in the graph, for this call only
+                edge_index, edge_weight = _as_edge_index(edge_index, edge_weight, n)
+                lap = trace_scaled_laplacian(edge_index, n, edge_weight, self.normalization,
+                                             lambda_max, batch, dtype=dtype)
+            else:
+                lap = self.laplacian(edge_index, n, edge_weight, batch, lambda_max,
+                                     dtype=dtype)
+                if lap.crow.device != x.device:
+                    lap = lap.to(dtype, x.device)
+                if self.cached:
+                    self._cached_laplacian = lap
         if n != lap.num_nodes:
             raise ValueError(f"Expected x to have {lap.num_nodes} nodes in dimension -2, the "
                              f"nodes of the graph its Laplacian was built (or cached) for "

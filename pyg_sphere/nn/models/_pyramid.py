@@ -1,8 +1,9 @@
 """The per-level graphs of a model: built once, kept as non-persistent buffers."""
 from __future__ import annotations
 
+import contextlib
 import numbers
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -179,3 +180,34 @@ def dense_input(x: Any, batch: Optional[Tensor], num_nodes: int,
 def sampling_repr(data: Data) -> str:
     sampling = getattr(data, 'sampling', None)
     return repr(sampling) if sampling is not None else f'points(n={data.num_nodes})'
+
+
+def cache_laplacians(graph: PyramidGraph, convs: Iterable[Tuple[Any, int]]) -> None:
+    r"""Build the rescaled Laplacian of every conv now, from the graph of its level.
+
+    ``convs`` holds ``(SphericalChebConv, level)`` pairs (``cached=True``).
+    Convs of one level share one operator. Building at construction means that
+    no forward call builds (or syncs), so that the first call is as fast as the
+    next ones and ``torch.compile(model, fullgraph=True)`` works from a cold
+    start.
+    """
+    built = {}
+    for conv, lvl in convs:
+        key = (lvl, conv.normalization)
+        if key not in built:
+            edge_index, edge_weight, lam = graph.level(lvl)
+            conv.cache_laplacian(edge_index, graph.num_nodes[lvl], edge_weight, lambda_max=lam)
+            built[key] = conv._cached_laplacian
+        conv._cached_laplacian = built[key]
+
+
+@contextlib.contextmanager
+def keep_laplacians(convs: Iterable[Tuple[Any, int]]) -> Iterator[None]:
+    """Restore the convs' cached Laplacians on exit (``reset_parameters`` clears
+    them; a model's graphs are not parameters)."""
+    saved = [(conv, conv._cached_laplacian) for conv, _ in convs]
+    try:
+        yield
+    finally:
+        for conv, lap in saved:
+            conv._cached_laplacian = lap

@@ -1,7 +1,7 @@
 """DeepSphere: a graph-based spherical CNN for classification and regression of maps."""
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -12,8 +12,8 @@ from ...samplings import healpix
 from ..blocks import SphericalChebBlock
 from ..conv import SphericalChebConv
 from ..pool import SpherePool
-from ._pyramid import PyramidGraph, check_channels, cluster, dense_input, model_pyramid, \
-    sampling_repr
+from ._pyramid import PyramidGraph, cache_laplacians, check_channels, cluster, dense_input, \
+    keep_laplacians, model_pyramid, sampling_repr
 
 #: Poolings between resolutions (:class:`~pyg_sphere.nn.SpherePool`
 #: reductions), or :obj:`None` for a single resolution.
@@ -69,9 +69,10 @@ class DeepSphere(torch.nn.Module):
     normalization)``) is built once, here, from the sampling; its graphs are
     kept as non-persistent buffers (they move with ``.to()`` but stay out of
     the ``state_dict``: build the model from the same sampling to load one),
-    and every conv caches its rescaled Laplacian on the first call. The
-    forward pass then makes no host synchronisation, and compiles with
-    ``torch.compile(fullgraph=True)`` after one eager call.
+    and every conv's rescaled Laplacian is built here too (in the default
+    dtype; it follows ``.to()``). The forward pass then makes no host
+    synchronisation, its first call is no slower than the next ones, and it
+    compiles with ``torch.compile(fullgraph=True)`` from a cold start.
 
     Inputs: a dense batch ``[B, n, F]`` of maps of the sampling (pixel
     :math:`i` of every map at node :math:`i` of the sampling, e.g. NESTED
@@ -182,6 +183,14 @@ class DeepSphere(torch.nn.Module):
             n_last = self.graph.num_nodes[-1] if readout == 'dense' else 1
             self.lin = torch.nn.Linear(width * n_last, self.out_channels)
         self.reset_parameters()
+        cache_laplacians(self.graph, self._conv_levels())
+
+    def _conv_levels(self) -> List[Tuple[SphericalChebConv, int]]:
+        """Every conv and the pyramid level of its graph."""
+        convs = [(block.conv, lvl if self.levels else 0) for lvl, block in enumerate(self.blocks)]
+        if self.head is not None:
+            convs.append((self.head, self.levels))
+        return convs
 
     @property
     def K(self) -> int:
@@ -189,7 +198,12 @@ class DeepSphere(torch.nn.Module):
         return self.blocks[0].K
 
     def reset_parameters(self) -> None:
-        """Reset every block, the head and the linear layer."""
+        """Reset every block, the head and the linear layer (the graphs and their
+        cached Laplacians stay)."""
+        with keep_laplacians(self._conv_levels()):
+            self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
         for block in self.blocks:
             block.reset_parameters()
         if self.head is not None:

@@ -1,7 +1,7 @@
 """A spherical U-Net for dense (per-pixel) tasks such as segmentation."""
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -13,8 +13,8 @@ from ..blocks import SphericalChebBlock
 from ..blocks._layout import cat_channels, pool_dense, unpool_dense
 from ..conv import SphericalChebConv
 from ..pool import UNPOOL_MODES, SpherePool, SphereUnpool
-from ._pyramid import PyramidGraph, check_channels, cluster, dense_input, model_pyramid, \
-    sampling_repr
+from ._pyramid import PyramidGraph, cache_laplacians, check_channels, cluster, dense_input, \
+    keep_laplacians, model_pyramid, sampling_repr
 
 #: Poolings of the encoder (:class:`~pyg_sphere.nn.SpherePool` reductions).
 UNET_POOLS = ('max', 'mean', 'keep')
@@ -197,6 +197,19 @@ class SphericalUNet(torch.nn.Module):
         self.out_conv = SphericalChebConv(width, self.out_channels, K, normalization,
                                           bias=bias, cached=True)
         self.reset_parameters()
+        cache_laplacians(self.graph, self._conv_levels())
+
+    def _conv_levels(self) -> List[Tuple[SphericalChebConv, int]]:
+        """Every conv and the pyramid level of its graph."""
+        convs = []
+        for lvl, level_convs in enumerate(self.encoder):
+            convs += [(getattr(c, 'conv', c), lvl) for c in level_convs]
+        merge = iter(self.merge)
+        for i, lvl in enumerate(range(self.levels - 1, -1, -1)):
+            convs.append((self.up[i].conv, lvl))
+            if lvl > 0 or self.finest_skip:
+                convs.append((next(merge).conv, lvl))
+        return convs + [(self.out_conv, 0)]
 
     @property
     def K(self) -> int:
@@ -204,7 +217,11 @@ class SphericalUNet(torch.nn.Module):
         return self.out_conv.K
 
     def reset_parameters(self) -> None:
-        """Reset every conv and block."""
+        """Reset every conv and block (the graphs and their cached Laplacians stay)."""
+        with keep_laplacians(self._conv_levels()):
+            self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
         for convs in self.encoder:
             for conv in convs:
                 conv.reset_parameters()

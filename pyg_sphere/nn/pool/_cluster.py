@@ -45,6 +45,9 @@ def check_cluster(cluster: Any, num_clusters: Optional[int]) -> Tuple[Tensor, in
     if cluster.numel() == 0:
         raise ValueError("Expected 'cluster' to hold at least one node (got none)")
     cluster = cluster.detach().long()
+    if num_clusters is not None and contiguous_group(cluster, check_int(
+            'num_clusters', num_clusters, minimum=1)) is not None:
+        return cluster, int(num_clusters)  # arange(n) // g: valid, every cluster has g
     kept = cluster[cluster >= 0]
     if kept.numel() == 0:
         raise ValueError("Expected 'cluster' to keep at least one node (all are negative, "
@@ -95,13 +98,13 @@ def member_table(cluster: Tensor, num_clusters: int, counts: Tensor) -> Tuple[Te
     return table, valid
 
 
-def first_members(cluster: Tensor, num_clusters: int) -> Tensor:
-    """The lowest node index of each cluster, LongTensor [c]."""
+def first_members(cluster: Tensor, num_clusters: int, last: bool = False) -> Tensor:
+    """The lowest (or, with ``last``, the highest) node index of each cluster, LongTensor [c]."""
     keep = cluster >= 0
     fine = torch.arange(cluster.numel(), device=cluster.device)[keep]
-    first = torch.full((num_clusters, ), cluster.numel(), dtype=torch.long,
-                       device=cluster.device)
-    return first.scatter_reduce(0, cluster[keep], fine, 'amin')
+    init = -1 if last else cluster.numel()
+    first = torch.full((num_clusters, ), init, dtype=torch.long, device=cluster.device)
+    return first.scatter_reduce(0, cluster[keep], fine, 'amax' if last else 'amin')
 
 
 def check_shape(cond: Any, expected: str, got: Tuple[int, ...]) -> None:

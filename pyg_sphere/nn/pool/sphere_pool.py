@@ -72,7 +72,10 @@ class SpherePool(torch.nn.Module):
           ``return_indices``, also the argmax indices of the same shape (fine
           node indices in ``[0, n)``, or in ``[0, B n)`` for 2-D input); when a
           batch vector is given, the coarse batch vector :math:`(B \cdot c)`
-          comes last.
+          comes last: the batch entry of each cluster's last (highest-index)
+          member, as :func:`torch_geometric.nn.pool.max_pool_x` gives it (the
+          map's graph id when ``batch`` holds one id per map; not checked,
+          which would sync).
 
     Example:
         >>> from pyg_sphere.samplings import healpix
@@ -97,17 +100,21 @@ class SpherePool(torch.nn.Module):
         check_choice('path', path, POOL_PATHS)
         with torch.no_grad():
             cluster, num_clusters = check_cluster(cluster, num_clusters)
-            self.num_nodes = cluster.numel()
+            self.num_nodes = n = cluster.numel()
             self.num_clusters = num_clusters
-            self.has_dropped = bool((cluster < 0).any())
-            group = None if self.has_dropped else contiguous_group(cluster, num_clusters)
-            kept = cluster[cluster >= 0]
-            counts = torch.bincount(kept, minlength=num_clusters)
+            group = contiguous_group(cluster, num_clusters)
+            device = cluster.device
+            if group is not None:  # HEALPix NESTED: everything follows from g
+                self.has_dropped = False
+                counts = torch.full((num_clusters, ), group, dtype=torch.long, device=device)
+            else:
+                self.has_dropped = bool((cluster < 0).any())
+                counts = torch.bincount(cluster[cluster >= 0], minlength=num_clusters)
             padded = num_clusters * int(counts.max())  # size of the gather table
             if path == 'auto':
                 if group is not None:
                     path = 'reshape'
-                elif reduce != 'mean' and padded <= GATHER_MAX_PADDING * self.num_nodes:
+                elif reduce != 'mean' and padded <= GATHER_MAX_PADDING * n:
                     path = 'gather'
                 else:
                     path = 'scatter'
@@ -120,17 +127,24 @@ class SpherePool(torch.nn.Module):
             if path == 'gather':
                 table, valid = member_table(cluster, num_clusters, counts)
             else:
-                table = valid = torch.zeros(num_clusters, 0, dtype=torch.long,
-                                            device=cluster.device)
-            # 'keep': the first member of every cluster; a prefix for icosahedral grids
-            first = first_members(cluster, num_clusters)
+                table = valid = torch.zeros(num_clusters, 0, dtype=torch.long, device=device)
+            # 'keep': the first member of every cluster; a prefix for icosahedral grids;
+            # the last one gives the coarse batch vector
+            if group is not None:
+                first = torch.arange(num_clusters, device=device) * group
+                last = first + (group - 1)
+            else:
+                first = first_members(cluster, num_clusters)
+                last = first_members(cluster, num_clusters, last=True)
             self.keep_prefix = bool(torch.equal(first, torch.arange(num_clusters,
-                                                                    device=cluster.device)))
+                                                                    device=device)))
             # dropped nodes go to an extra bin (num_clusters), sliced off afterwards
-            index = torch.where(cluster < 0, num_clusters, cluster)
+            index = torch.where(cluster < 0, num_clusters, cluster) if self.has_dropped \
+                else cluster
             self.register_buffer('cluster', cluster, persistent=False)
             self.register_buffer('index', index, persistent=False)
             self.register_buffer('first', first, persistent=False)
+            self.register_buffer('last', last, persistent=False)
             self.register_buffer('table', table, persistent=False)
             self.register_buffer('weight', valid.double() / counts.unsqueeze(1).double(),
                                  persistent=False)
@@ -161,8 +175,10 @@ class SpherePool(torch.nn.Module):
             check_shape(batch.dim() == 1 and batch.size(0) == x.size(0),
                         "Expected 'batch' of shape [B * n], one entry per row of x",
                         batch.shape)
-            first = batch.view(B, self.num_nodes)[:, :1]
-            result = result + (first.expand(B, C).reshape(-1), )
+            # as max_pool_x: the graph of each cluster's last member (maps of
+            # one sampling, one graph id per map, give that map's id)
+            coarse = batch.view(B, self.num_nodes).index_select(1, self.last)
+            result = result + (coarse.reshape(-1), )
         return result[0] if len(result) == 1 else result
 
     def _pool(self, x: Tensor) -> Tuple[Tensor, Optional[Tensor]]:

@@ -1,0 +1,56 @@
+"""The loaded case of the benchmarks: a busy process on one CPU, the CPU pressure."""
+import os
+import subprocess
+import sys
+import time
+
+
+class Busy:
+    """A ``while True: pass`` process pinned to the last CPU, for a ``with`` block:
+    the case of a machine shared with one other busy job."""
+
+    def __enter__(self):
+        self.cpu = max(os.sched_getaffinity(0))
+        code = f'import os\nos.sched_setaffinity(0, {{{self.cpu}}})\nwhile True: pass'
+        self.proc = subprocess.Popen([sys.executable, '-c', code])
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def cpu_pressure() -> str:
+    """Linux PSI: share of time some task waited for a CPU (other users of the machine)."""
+    try:
+        with open('/proc/pressure/cpu') as f:
+            return f.readline().strip()
+    except OSError:
+        return 'n/a'
+
+
+def loaded_conv_cases(args, common, env, results, spawn, entry_name) -> None:
+    """bench_conv.py --loaded: each nside at 1 and 2 threads beside a busy process
+    on the last CPU. With twice the threads, a robust layer gets faster, or at
+    worst stays as fast, when one of the cores is taken."""
+    print(f'loaded: a busy process pinned to CPU {max(os.sched_getaffinity(0))}; each case '
+          f'at 1 and 2 threads (fresh subprocesses, in turn)')
+    print(f'{"entry":>44} {"threads":>7} {"fwd+bwd ms":>11} {"(min)":>8} {"fwd ms":>8}')
+    with Busy():
+        for nside in args.nside:
+            rows = {}
+            for threads in (1, 2):
+                case = dict(impls=args.impls, nside=nside, repeat=args.repeat, **common)
+                for r in spawn('time', case, env, threads=threads):
+                    r['threads'], r['loaded'] = threads, True
+                    rows[r['impl'], threads] = r
+                    results.append(r)
+                    print(f'{entry_name(r["impl"], nside, args.batch, args.dtype, args.device):>44}'
+                          f' {threads:>7} {r["fwd_bwd"] * 1e3:>11.1f} '
+                          f'{r["fwd_bwd_min"] * 1e3:>8.1f} {r["fwd"] * 1e3:>8.1f}')
+            for impl in args.impls:
+                one, two = rows[impl, 1], rows[impl, 2]
+                print(f'nside {nside} {impl}, loaded: 2 threads / 1 thread = '
+                      f'{two["fwd_bwd"] / one["fwd_bwd"]:.2f} forward+backward, '
+                      f'{two["fwd"] / one["fwd"]:.2f} forward (< 1: faster on 2)')

@@ -1,0 +1,280 @@
+r"""Batch norm, ReLU and max pooling over contiguous clusters, fused.
+
+:class:`~pyg_sphere.nn.SphericalChebBlock` ends, in DeepSphere's HEALPix
+models, with
+
+.. math::
+    \mathbf{y}_{c} = \max_{i \in c} \mathrm{ReLU}\left(a\, \mathbf{x}_i + b\right),
+    \qquad a = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}, \quad b = \beta - a \mu,
+
+per channel, over the ``g`` contiguous children of each coarse pixel (HEALPix
+NESTED). The unfused modules make five passes over the full-resolution maps
+forward (statistics, normalization, activation, pooling with indices, which
+PyTorch's CPU reduction with indices makes slow) and as many backward, each
+allocating a full-size tensor. Here, as ReLU is monotone,
+:math:`\max_i \mathrm{ReLU}(u_i) = \mathrm{ReLU}(\max_i u_i)`: the affine map is
+applied slot by slot (child ``j`` of every cluster), the running maximum and
+its slot kept, and only pooled-size tensors are written. The backward pass
+writes the full-size gradient once:
+
+.. math::
+    \frac{\partial \ell}{\partial \mathbf{x}_i} = a\, \delta_{i}\,
+    \frac{\partial \ell}{\partial \hat{y}} + c_0 + c_1 \mathbf{x}_i,
+
+where :math:`\delta_i` selects the maximum of each cluster, and (training mode,
+batch statistics over the :math:`N` pixels of every map) :math:`c_1 = -a\,
+\sigma^{-1} \overline{g \hat{x}} / \sigma'`, :math:`c_0 = -a\, \bar{g} - c_1 \mu`
+with :math:`\bar{g} = \frac{1}{N}\sum g`, :math:`\overline{g \hat{x}} =
+\frac{1}{N}\sum g \hat{x}` (:math:`g` the gradient after ReLU, summed over the
+selected pixels only, :math:`\hat{x} = (x - \mu) / \sigma`); in eval mode
+:math:`c_0 = c_1 = 0`. Ties pick the lowest slot, as the unfused pooling does.
+
+The statistics are two-pass (mean, then the mean squared deviation), in the
+input's dtype, and the running estimates are updated as
+:class:`torch.nn.BatchNorm1d` updates them (momentum, unbiased variance,
+``num_batches_tracked``).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .._threads import one_thread, run_blocks
+
+#: Elements (maps x pixels x channels) a chunk of maps holds at least, when
+#: there are enough maps to keep every thread busy.
+MIN_CHUNK_ELEMENTS = 2**16
+
+
+def _chunks(x: Tensor) -> Tuple[int, int]:
+    """``(maps per chunk, chunks)`` for ``x`` [B, n, F]: a few ten thousand elements
+    per chunk, and at least two chunks when there are two maps. It does not depend
+    on the number of threads, so that results do not either. One chunk under
+    ``torch.compile`` (which fuses the ops itself and cannot trace our threads)."""
+    B = x.shape[0]
+    if torch.compiler.is_compiling() or B <= 1:
+        return max(B, 1), 1
+    per_map = max(1, x.shape[1] * x.shape[2])
+    c = max(1, min(-(-MIN_CHUNK_ELEMENTS // per_map), -(-B // 2)))
+    return c, -(-B // c)
+
+
+#: A single chunk of at least this many elements runs with PyTorch's intra-op
+#: threads (long parallel regions).
+INTRA_OP_ELEMENTS = 2**21
+
+
+def _threads(x: Tensor):
+    """Our chunks run on the kernel threads, PyTorch single-threaded around them (no
+    parallel region of its own per small op); a single large chunk (one large map)
+    runs with PyTorch's threads instead. Nothing under compile."""
+    if torch.compiler.is_compiling() or (_chunks(x)[1] == 1 and x.numel() >= INTRA_OP_ELEMENTS):
+        return contextlib.nullcontext()
+    return one_thread()
+
+
+def _run(fn, x: Tensor) -> None:
+    """``fn(chunk, b0, b1)`` over chunks of maps of ``x``, on the kernel threads."""
+    c, num = _chunks(x)
+    B = x.shape[0]
+    if num == 1:
+        fn(0, 0, B)
+        return
+    run_blocks(lambda i, p: fn(i, i * c, min(B, (i + 1) * c)), num)
+
+
+def batch_stats(x: Tensor) -> Tuple[Tensor, Tensor]:
+    """Per-channel mean and biased variance of ``x`` [B, n, F].
+
+    Each chunk of maps gets its mean and sum of squared deviations in two
+    passes while it is in cache; the chunks are then merged exactly (Chan et
+    al.), which stays accurate for channels whose mean is large against their
+    spread (unlike a sum of squares).
+    """
+    B, n, F = x.shape
+    num = _chunks(x)[1]
+    means = x.new_empty(num, F)
+    m2s = x.new_empty(num, F)
+    counts = x.new_empty(num, 1)
+
+    def chunk(i: int, b0: int, b1: int) -> None:
+        xc = x[b0:b1]
+        mean = xc.mean((0, 1))
+        dev = xc - mean
+        means[i] = mean
+        m2s[i] = dev.mul_(dev).sum((0, 1))
+        counts[i] = (b1 - b0) * n
+
+    _run(chunk, x)
+    total = B * n
+    mean = (means * counts).sum(0) / total
+    m2 = m2s.sum(0) + ((means - mean).square() * counts).sum(0)
+    return mean, m2 / total
+
+
+def _max_slot(xv: Tensor, a: Tensor, b: Tensor, best: Tensor, slot: Optional[Tensor]) -> None:
+    """``best`` = max over the slots of ``a * xv + b`` (``xv`` [m, C, g, F]), and in
+    ``slot`` the slot of the maximum (the lowest one on ties).
+
+    The slot is tracked as floats with arithmetic only (PyTorch's CPU kernels
+    for boolean masks are several times slower than float arithmetic).
+    """
+    torch.addcmul(b, xv[:, :, 0], a, out=best)
+    if slot is not None:
+        slot.zero_()
+    u = torch.empty_like(best)
+    step = torch.empty_like(best) if slot is not None else None
+    for j in range(1, xv.shape[2]):
+        torch.addcmul(b, xv[:, :, j], a, out=u)
+        if slot is not None:
+            # 1 where u > best (a new maximum), else 0: slot += step * (j - slot)
+            torch.sub(u, best, out=step).sign_().clamp_(min=0)
+            slot.addcmul_(step, slot.neg().add_(j))
+        torch.maximum(best, u, out=best)
+
+
+def _is_slot(slot: Tensor, j: int) -> Tensor:
+    """1.0 where ``slot == j`` (slots hold small integers), 0.0 elsewhere."""
+    return torch.sub(slot, j).abs_().neg_().add_(1).clamp_(min=0)
+
+
+class BatchNormReLUMaxPool(torch.autograd.Function):
+    """``max over g contiguous children of ReLU(a x + b)``, see the module docstring.
+
+    Inputs: ``x`` [B, n, F] (any strides, ``n = C g``), ``gamma``, ``beta``,
+    ``mean``, ``var`` [F] (the batch statistics in training mode, the running
+    ones in eval mode; constants), ``eps``, ``g``, ``training``, ``track`` (keep
+    what the backward pass needs). Returns the pooled, activated maps [B, C, F]. Chunks of maps run on the
+    kernel threads (see ``pyg_sphere/nn/_threads.py``).
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, mean, var, eps, g, training, track):
+        with _threads(x):
+            return BatchNormReLUMaxPool._forward(ctx, x, gamma, beta, mean, var, eps, g,
+                                                 training, track)
+
+    @staticmethod
+    def _forward(ctx, x, gamma, beta, mean, var, eps, g, training, track):
+        B, n, F = x.shape
+        rstd = torch.rsqrt(var + eps)
+        a = gamma * rstd
+        b = beta - mean * a
+        xv = x.unflatten(1, (n // g, g))
+        y = x.new_empty(B, n // g, F)
+        slot = torch.empty_like(y) if track else None
+
+        def chunk(i: int, b0: int, b1: int) -> None:
+            _max_slot(xv[b0:b1], a, b, y[b0:b1], None if slot is None else slot[b0:b1])
+            y[b0:b1].relu_()
+
+        _run(chunk, x)
+        if track:
+            ctx.save_for_backward(x, y, slot, mean, rstd, a)
+        ctx.g, ctx.training = g, training
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy):
+        with _threads(ctx.saved_tensors[0]):
+            return BatchNormReLUMaxPool._backward(ctx, gy)
+
+    @staticmethod
+    def _backward(ctx, gy):
+        x, y, slot, mean, rstd, a = ctx.saved_tensors
+        g, training = ctx.g, ctx.training
+        B, n, F = x.shape
+        xv = x.unflatten(1, (n // g, g))
+        gy = gy.contiguous()
+        # gradient at the selected pixels (after ReLU: y >= 0, sign is its
+        # derivative), scaled by a, and the sums for gamma and beta, per chunk
+        ag = torch.empty_like(y)
+        parts = x.new_empty(_chunks(x)[1], 2, F)
+
+        def sums(i: int, b0: int, b1: int) -> None:
+            gp = torch.mul(gy[b0:b1], torch.sign(y[b0:b1]), out=ag[b0:b1])
+            sl, xc = slot[b0:b1], xv[b0:b1]
+            x_sel = _is_slot(sl, 0).mul_(xc[:, :, 0])
+            for j in range(1, g):
+                x_sel.addcmul_(_is_slot(sl, j), xc[:, :, j])
+            xhat = x_sel.sub_(mean).mul_(rstd)
+            parts[i, 0] = gp.sum((0, 1))
+            parts[i, 1] = xhat.mul_(gp).sum((0, 1))
+            gp.mul_(a)
+
+        _run(sums, x)
+        g_beta, g_gamma = parts.sum(0)  # in chunk order: deterministic
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.empty_like(x)
+            gv = grad_x.unflatten(1, (n // g, g))
+            if training:
+                count = B * n
+                c1 = -a * rstd * (g_gamma / count)
+                c0 = -a * (g_beta / count) - c1 * mean
+
+            def dx(i: int, b0: int, b1: int) -> None:
+                if training:
+                    torch.addcmul(c0, x[b0:b1], c1, out=grad_x[b0:b1])
+                else:
+                    grad_x[b0:b1].zero_()
+                sl, agc = slot[b0:b1], ag[b0:b1]
+                for j in range(g):
+                    gv[b0:b1, :, j].addcmul_(_is_slot(sl, j), agc)
+
+            _run(dx, x)
+        return (grad_x, g_gamma if ctx.needs_input_grad[1] else None,
+                g_beta if ctx.needs_input_grad[2] else None, None, None, None, None, None,
+                None)
+
+
+def update_running_stats(norm: torch.nn.BatchNorm1d, mean: Tensor, var: Tensor,
+                         count: int) -> None:
+    """Update ``norm``'s running estimates as its own training-mode forward would."""
+    with torch.no_grad():
+        norm.num_batches_tracked.add_(1)
+        if norm.momentum is None:  # cumulative moving average
+            factor = 1.0 / norm.num_batches_tracked.double()
+        else:
+            factor = norm.momentum
+        unbiased = var * (count / max(count - 1, 1))
+        norm.running_mean.lerp_(mean.to(norm.running_mean.dtype), factor)
+        norm.running_var.lerp_(unbiased.to(norm.running_var.dtype), factor)
+
+
+def fused_bn_relu_max_pool(x: Tensor, norm: torch.nn.BatchNorm1d, group: int) -> Tensor:
+    """``pool(relu(norm(x)))`` for ``x`` [B, n, F] and clusters of ``group``
+    contiguous pixels; ``norm`` is an affine BatchNorm1d that tracks running stats."""
+    use_batch = norm.training or norm.running_mean is None
+    if use_batch:
+        with torch.no_grad(), _threads(x):
+            mean, var = batch_stats(x.detach())
+        if norm.training and norm.track_running_stats:
+            update_running_stats(norm, mean, var, x.shape[0] * x.shape[1])
+    else:
+        mean, var = norm.running_mean.to(x.dtype), norm.running_var.to(x.dtype)
+    # the slots of the maxima are tracked only for a backward pass to come (under
+    # no_grad, needs_input_grad still says True for parameters)
+    track = torch.is_grad_enabled() and (x.requires_grad or norm.weight.requires_grad
+                                         or norm.bias.requires_grad)
+    return BatchNormReLUMaxPool.apply(x, norm.weight, norm.bias, mean, var, norm.eps, group,
+                                      use_batch, track)
+
+
+def can_fuse(norm: Optional[torch.nn.Module], act: Optional[torch.nn.Module],
+             pool: Optional[torch.nn.Module]) -> Optional[int]:
+    """The cluster size ``g`` if (norm, act, pool) is an affine BatchNorm1d, a ReLU and
+    a max SpherePool over contiguous clusters (without indices), else None."""
+    from ..pool import SpherePool
+    if type(norm) is not torch.nn.BatchNorm1d or not norm.affine:
+        return None
+    if type(act) is not torch.nn.ReLU:
+        return None
+    if not isinstance(pool, SpherePool) or pool.reduce != 'max' or pool.path != 'reshape' \
+            or pool.return_indices:
+        return None
+    return pool.group
