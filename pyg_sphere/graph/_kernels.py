@@ -17,8 +17,9 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-#: Serialises calls into numba's parallel runtime (see the module docstring).
-LOCK = threading.Lock()
+#: Serialises calls into numba's parallel runtime (see the module docstring);
+#: re-entrant, so a locked section may call another.
+LOCK = threading.RLock()
 
 
 def set_threads(threads: int) -> None:
