@@ -64,15 +64,11 @@ _BLOCK = 4096
 
 
 @njit(parallel=True, cache=True)
-def _step(ptr, col, w, scale, diag, sign, q, prev, b, z, y, partial):
-    """``y = L q - b prev`` with ``L = diag + sign * scale W scale`` (self loops
-    ignored); ``partial[block] = sum of q * y`` over the block."""
+def _step_sym(ptr, col, w, scale, z, q, prev, b, y, partial):
+    """``y = L q - b prev`` for ``L = I - S W S`` (``z = S q`` given; self
+    loops ignored); ``partial[block] = sum of q * y`` over the block."""
     n = ptr.shape[0] - 1
-    blocks = partial.shape[0]
-    for blk in prange(blocks):
-        for i in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
-            z[i] = scale[i] * q[i]
-    for blk in prange(blocks):
+    for blk in prange(partial.shape[0]):
         dot = 0.0
         for i in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
             acc = 0.0
@@ -80,7 +76,25 @@ def _step(ptr, col, w, scale, diag, sign, q, prev, b, z, y, partial):
                 j = col[e]
                 if j != i:
                     acc += w[e] * z[j]
-            v = diag[i] * q[i] + sign * scale[i] * acc - b * prev[i]
+            v = q[i] - scale[i] * acc - b * prev[i]
+            y[i] = v
+            dot += q[i] * v
+        partial[blk] = dot
+
+
+@njit(parallel=True, cache=True)
+def _step_comb(ptr, col, w, deg, q, prev, b, y, partial):
+    """``y = L q - b prev`` for ``L = D - W``; as :func:`_step_sym`."""
+    n = ptr.shape[0] - 1
+    for blk in prange(partial.shape[0]):
+        dot = 0.0
+        for i in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
+            acc = 0.0
+            for e in range(ptr[i], ptr[i + 1]):
+                j = col[e]
+                if j != i:
+                    acc += w[e] * q[j]
+            v = deg[i] * q[i] - acc - b * prev[i]
             y[i] = v
             dot += q[i] * v
         partial[blk] = dot
@@ -100,15 +114,20 @@ def _orthogonalize(y, q, a, partial):
 
 
 @njit(parallel=True, cache=True)
-def _scale_into(y, inv, out):
+def _normalize(y, inv, scale, q, z):
+    """``q = y * inv`` and ``z = scale * q``."""
     for i in prange(y.shape[0]):
-        out[i] = y[i] * inv
+        v = y[i] * inv
+        q[i] = v
+        z[i] = scale[i] * v
 
 
 class LaplacianOperator:
-    """``x -> L x`` for :obj:`None` (``D - W``) or ``'sym'``
+    """Lanczos steps on ``L`` for :obj:`None` (``D - W``) or ``'sym'``
     (``I - D^{-1/2} W D^{-1/2}``; isolated nodes get 1 on the diagonal, as
-    :func:`torch_geometric.utils.get_laplacian` gives them)."""
+    :func:`torch_geometric.utils.get_laplacian` gives them) from the CSR form
+    of the graph. ``deg`` holds the degrees; ``'sym'`` with a negative degree
+    is left to the caller (``normalized`` is then :obj:`False`)."""
 
     def __init__(self, edge_index: torch.Tensor, edge_weight: Optional[torch.Tensor],
                  num_nodes: int, normalization: Optional[str]) -> None:
@@ -120,69 +139,63 @@ class LaplacianOperator:
             w = edge_weight.detach().cpu().contiguous()
             if w.dtype not in (torch.float32, torch.float64):
                 w = w.double()
-        if not _rows_sorted(row.numpy()):
-            order = torch.sort(row, stable=True).indices
-            row, col, w = row[order], col[order], w[order]
-        self.n = num_nodes
-        self.ptr = torch.zeros(num_nodes + 1, dtype=torch.int64)
-        torch.cumsum(torch.bincount(row, minlength=num_nodes), 0, out=self.ptr[1:])
-        self.col, self.w = col.numpy(), w.numpy()
-        self.ptr_np = self.ptr.numpy()
-        deg = np.empty(num_nodes)
         with LOCK:
             set_threads(torch.get_num_threads())
-            _degrees(self.ptr_np, self.col, self.w, deg)
-        self.deg = deg
-        if normalization is None:
-            self.scale, self.diag, self.sign = np.ones(num_nodes), deg, -1.0
-        else:
-            if (deg < 0).any():
-                raise ValueError("Expected non-negative degrees for a 'sym' Laplacian")
+            if not _rows_sorted(row.numpy()):
+                order = torch.sort(row, stable=True).indices
+                row, col, w = row[order], col[order], w[order]
+            self.n = num_nodes
+            ptr = torch.zeros(num_nodes + 1, dtype=torch.int64)
+            torch.cumsum(torch.bincount(row, minlength=num_nodes), 0, out=ptr[1:])
+            del row
+            self.ptr, self.col, self.w = ptr.numpy(), col.numpy(), w.numpy()
+            self.deg = np.empty(num_nodes)
+            _degrees(self.ptr, self.col, self.w, self.deg)
+        self.normalized = normalization is not None and bool((self.deg >= 0).all())
+        if self.normalized:
             with np.errstate(divide='ignore'):
-                s = 1.0 / np.sqrt(deg)
+                s = 1.0 / np.sqrt(self.deg)
             s[~np.isfinite(s)] = 0.0
-            self.scale, self.diag, self.sign = s, np.ones(num_nodes), -1.0
-        self._z = np.empty(num_nodes)
-        self._partial = np.empty((num_nodes + _BLOCK - 1) // _BLOCK)
+            self.scale = s
+        else:
+            self.scale = np.zeros(num_nodes)  # (unused by D - W)
+        self.partial = np.empty((num_nodes + _BLOCK - 1) // _BLOCK)
 
     def symmetric(self) -> bool:
         rtol = 1e-12 if self.w.dtype == np.float64 else 1e-6
         with LOCK:
             set_threads(torch.get_num_threads())
-            return bool(_symmetric(self.ptr_np, self.col, self.w, rtol))
-
-    def step(self, q: np.ndarray, prev: np.ndarray, b: float, y: np.ndarray) -> float:
-        """``y = L q - b prev``; returns ``q . y``."""
-        _step(self.ptr_np, self.col, self.w, self.scale, self.diag, self.sign, q, prev, b,
-              self._z, y, self._partial)
-        return float(self._partial.sum())
-
-    def orthogonalize(self, y: np.ndarray, q: np.ndarray, a: float) -> float:
-        """``y -= a q``; returns ``||y||``."""
-        _orthogonalize(y, q, a, self._partial)
-        return float(np.sqrt(self._partial.sum()))
+            return bool(_symmetric(self.ptr, self.col, self.w, rtol))
 
 
 def lanczos_largest(op: LaplacianOperator, steps: int, v0: np.ndarray) -> Tuple[float, int]:
     r"""Largest Ritz value of ``steps`` Lanczos steps from ``v0`` (plain
     three-term recurrence: the largest Ritz value only grows towards
-    :math:`\lambda_{max}` and is at most it), and the steps taken."""
-    q = v0 / np.linalg.norm(v0)
-    prev = np.zeros_like(q)
-    y = np.empty_like(q)
+    :math:`\lambda_{max}` and is at most it), and the steps taken. Uses
+    ``'sym'`` if ``op.normalized``, else ``D - W``."""
+    q = np.empty(op.n)
+    z = np.empty(op.n)
+    prev = np.zeros(op.n)
+    y = np.empty(op.n)
     alpha, beta = [], []
     b = 0.0
     with LOCK:
         set_threads(torch.get_num_threads())
+        _normalize(v0, 1.0 / np.linalg.norm(v0), op.scale, q, z)
         for _ in range(min(steps, op.n)):
-            a = op.step(q, prev, b, y)
-            b = op.orthogonalize(y, q, a)
+            if op.normalized:
+                _step_sym(op.ptr, op.col, op.w, op.scale, z, q, prev, b, y, op.partial)
+            else:
+                _step_comb(op.ptr, op.col, op.w, op.deg, q, prev, b, y, op.partial)
+            a = float(op.partial.sum())
+            _orthogonalize(y, q, a, op.partial)
+            b = float(np.sqrt(op.partial.sum()))
             alpha.append(a)
             beta.append(b)
             if b <= 1e-12 * max(abs(a), 1.0):  # invariant subspace: exact
                 break
             prev, q = q, prev
-            _scale_into(y, 1.0 / b, q)
+            _normalize(y, 1.0 / b, op.scale, q, z)
     d = np.array(alpha)
     e = np.array(beta[:-1])
     theta = eigvalsh_tridiagonal(d, e, select='i', select_range=(len(d) - 1, len(d) - 1))

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -125,20 +126,28 @@ def _load_locked(cache: ArrayCache, name: str, params: Dict[str, Any]) -> Option
         return None
     try:
         meta = json.loads(raw.tobytes().decode('utf-8'))
-        specs = meta['arrays']
-        files = {}
-        for key, (dtype, shape) in specs.items():
-            files[key] = (None, dtype, shape)
-            if int(np.prod(shape)) == 0:
-                continue
-            array = cache.load(f'{name}.{key}', params, mmap=True,
-                               check=_check_array(dtype, shape))
-            if array is None:
-                return None
-            del array
-            files[key] = (cache.paths(f'{name}.{key}', params)[0], dtype, shape)
+        specs = {key: (str(dtype), [int(v) for v in shape])
+                 for key, (dtype, shape) in meta['arrays'].items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+    files: Dict[str, Tuple[Optional[Path], str, list]] = {
+        key: (None, dtype, shape) for key, (dtype, shape) in specs.items()}
+    stored = sorted((key for key, (_, shape) in specs.items() if int(np.prod(shape))),
+                    key=lambda key: -int(np.prod(specs[key][1])))
+
+    def verify(key: str) -> bool:
+        dtype, shape = specs[key]
+        array = cache.load(f'{name}.{key}', params, mmap=True, check=_check_array(dtype, shape))
+        return array is not None
+
+    # the checksums dominate a warm load: two files at a time (hashlib
+    # releases the GIL), largest first
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        valid = list(pool.map(verify, stored))
+    if not all(valid):
+        return None
+    for key in stored:
+        files[key] = (cache.paths(f'{name}.{key}', params)[0], *specs[key])
     return Entry(files, meta)
 
 
@@ -158,27 +167,81 @@ def _discard(cache: ArrayCache, name: str, params: Dict[str, Any]) -> None:
             Path(path).unlink()
 
 
+class Writer:
+    """Writes the arrays of one entry from a background thread while the
+    caller computes the next ones (cache files are written at a few hundred
+    MB/s: at nside 1024 that is seconds), then ``meta``.
+
+    Use as a context manager holding the folder's lock; :meth:`add` each
+    array as soon as it is final (it must not change until :meth:`finish`),
+    then :meth:`finish` with the meta data. If the block raises, pending
+    arrays are dropped and no ``meta`` is written: the entry stays invalid.
+    """
+
+    def __init__(self, cache: ArrayCache, name: str, params: Dict[str, Any]) -> None:
+        self.cache, self.name, self.params = cache, name, params
+        self._pending: list = []
+        self._files: Dict[str, Tuple[Optional[Path], str, list]] = {}
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._lock: Optional[contextlib.AbstractContextManager] = None
+        self.failed: Optional[BaseException] = None
+
+    def __enter__(self) -> 'Writer':
+        try:
+            self._lock = self.cache.lock()
+            self._lock.__enter__()
+            _discard(self.cache, self.name, self.params)
+        except OSError as err:
+            self._lock, self.failed = None, err
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        return self
+
+    def add(self, key: str, tensor: torch.Tensor) -> None:
+        array = tensor.detach().cpu().contiguous().numpy()
+        spec = (str(array.dtype), list(array.shape))
+        if self.failed is not None:
+            return
+        if not array.size:
+            self._files[key] = (None, *spec)
+            return
+        future = self._pool.submit(self.cache.store, f'{self.name}.{key}', self.params, array)
+        self._pending.append((key, spec, future))
+
+    def finish(self, meta: Dict[str, Any]) -> Optional[Entry]:
+        """Wait for the arrays, write ``meta`` and return the entry
+        (:obj:`None`, with a warning, if the folder cannot be written)."""
+        for key, spec, future in self._pending:
+            try:
+                self._files[key] = (future.result(), *spec)
+            except OSError as err:
+                self.failed = err
+        self._pending = []
+        if self.failed is None:
+            meta = dict(meta, arrays={key: [dtype, shape]
+                                      for key, (_, dtype, shape) in self._files.items()})
+            text = json.dumps(meta, sort_keys=True).encode('utf-8')
+            try:
+                self.cache.store(_meta_name(self.name), self.params,
+                                 np.frombuffer(text, dtype=np.uint8).copy())
+                return Entry(dict(self._files), json.loads(text))
+            except OSError as err:
+                self.failed = err
+        warnings.warn(f"pyg_sphere: could not write the graph cache in '{self.cache.root}' "
+                      f"({self.failed}); pass cache=False to skip it, or set "
+                      f"$PYG_SPHERE_CACHE", RuntimeWarning, stacklevel=3)
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._lock is not None:
+            self._lock.__exit__(*exc)
+
+
 def store(cache: ArrayCache, name: str, params: Dict[str, Any],
           tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> Optional[Entry]:
     """Write an entry (arrays first, ``meta`` last) and return it;
     :obj:`None` with a warning if the folder cannot be written."""
-    arrays = {key: t.detach().cpu().contiguous().numpy() for key, t in tensors.items()}
-    specs = {key: [str(a.dtype), list(a.shape)] for key, a in arrays.items()}
-    meta = dict(meta, arrays=specs)
-    text = json.dumps(meta, sort_keys=True).encode('utf-8')
-    files: Dict[str, Tuple[Optional[Path], str, list]] = {}
-    try:
-        with cache.lock():
-            _discard(cache, name, params)
-            for key, array in arrays.items():
-                path = None
-                if array.size:
-                    path = cache.store(f'{name}.{key}', params, array)
-                files[key] = (path, *specs[key])
-            cache.store(_meta_name(name), params, np.frombuffer(text, dtype=np.uint8).copy())
-    except OSError as err:
-        warnings.warn(f"pyg_sphere: could not write the graph cache in '{cache.root}' "
-                      f"({err}); pass cache=False to skip it, or set $PYG_SPHERE_CACHE",
-                      RuntimeWarning, stacklevel=3)
-        return None
-    return Entry(files, json.loads(text))
+    with Writer(cache, name, params) as writer:
+        for key, tensor in tensors.items():
+            writer.add(key, tensor)
+        return writer.finish(meta)

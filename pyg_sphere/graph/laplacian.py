@@ -153,22 +153,17 @@ def _lanczos(edge_index, edge_weight, num_nodes, normalization, steps, margin,
              symmetric: Optional[bool]) -> Optional[float]:
     """The Lanczos estimate, or None where it does not apply (directed graph,
     'rw' with negative degrees)."""
-    from ._kernels import LOCK
     from ._lanczos import LaplacianOperator, lanczos_largest
-    norm = 'sym' if normalization == 'rw' else normalization
-    with LOCK:
-        op = LaplacianOperator(edge_index, edge_weight, num_nodes, None)
-        if norm == 'sym':
-            if (op.deg < 0).any():
-                if normalization == 'sym':
-                    raise _negative_degree_error(op.deg)
-                return None
-            op = LaplacianOperator(edge_index, edge_weight, num_nodes, 'sym')
-        if symmetric is None:
-            symmetric = op.symmetric()
-        if not symmetric:
-            return None
-        theta, _ = lanczos_largest(op, steps, _start(num_nodes))
+    op = LaplacianOperator(edge_index, edge_weight, num_nodes, normalization)
+    if normalization is not None and not op.normalized:  # a negative degree
+        if normalization == 'sym':
+            raise _negative_degree_error(op.deg)
+        return None  # 'rw': not similar to a symmetric matrix
+    if symmetric is None:
+        symmetric = op.symmetric()
+    if not symmetric:
+        return None
+    theta, _ = lanczos_largest(op, steps, _start(num_nodes))
     return theta * (1.0 + margin)
 
 

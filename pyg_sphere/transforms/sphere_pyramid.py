@@ -232,24 +232,34 @@ class SpherePyramid(BaseTransform):
                     return _from_entry(entry), lambda: _from_entry(entry)
                 except (OSError, ValueError):
                     pass
-        attrs = self._build(data, pos)
         if disk is not None:
-            scalars = {k: v for k, v in attrs.items()
-                       if not isinstance(v, Tensor) and not k.startswith('sampling')}
-            samplings = {k: disk_cache.sampling_json(v) for k, v in attrs.items()
-                         if k.startswith('sampling')}
-            tensors = {k: v for k, v in attrs.items() if isinstance(v, Tensor)}
-            entry = disk_cache.store(disk, 'pyramid', params, tensors,
-                                     {'scalars': scalars, 'samplings': samplings})
+            # the arrays go to disk level by level while the next is built
+            with disk_cache.Writer(disk, 'pyramid', params) as writer:
+                attrs = self._build(data, pos, sink=writer.add)
+                scalars = {k: v for k, v in attrs.items()
+                           if not isinstance(v, Tensor) and not k.startswith('sampling')}
+                samplings = {k: disk_cache.sampling_json(v) for k, v in attrs.items()
+                             if k.startswith('sampling')}
+                entry = writer.finish({'scalars': scalars, 'samplings': samplings})
             if entry is not None:
                 return attrs, lambda: _from_entry(entry)
+        else:
+            attrs = self._build(data, pos)
         kept = {k: v.clone() if isinstance(v, Tensor) else v for k, v in attrs.items()}
         return attrs, lambda: {k: v.clone() if isinstance(v, Tensor) else v
                                for k, v in kept.items()}
 
     @torch.no_grad()
-    def _build(self, data: Data, pos: Tensor) -> Dict[str, Any]:
+    def _build(self, data: Data, pos: Tensor,
+               sink: Optional[Callable[[str, Tensor], None]] = None) -> Dict[str, Any]:
+        """The pyramid's attributes; ``sink(name, tensor)`` gets each tensor
+        as soon as it is final."""
         attrs: Dict[str, Any] = {}
+
+        def emit(name: str, value: Any) -> None:
+            attrs[name] = value
+            if sink is not None and isinstance(value, Tensor):
+                sink(name, value)
         level = Data(pos=pos, sampling=getattr(data, 'sampling', None))
         level.num_nodes = pos.size(0)
         ipix = getattr(data, 'ipix', None)
@@ -271,22 +281,22 @@ class SpherePyramid(BaseTransform):
                 edge_index = torch.empty(2, 0, dtype=torch.long)
                 edge_weight = torch.empty(0, dtype=pos.dtype)
                 lam = 0.0
-            attrs['edge_index' + suffix] = edge_index
-            attrs['edge_weight' + suffix] = edge_weight
-            attrs['lambda_max' + suffix] = float(lam)
+            emit('edge_index' + suffix, edge_index)
+            emit('edge_weight' + suffix, edge_weight)
+            emit('lambda_max' + suffix, float(lam))
             if lvl == self.levels:
                 break
             coarse, cluster = coarsen(level, self.factor)
             nxt = f'_{lvl + 1}'
-            attrs['num_nodes' + nxt] = coarse.num_nodes
-            attrs['cluster' + nxt] = torch.where(cluster < 0, DROPPED, cluster)
-            attrs['sampling' + nxt] = coarse.sampling
+            emit('num_nodes' + nxt, coarse.num_nodes)
+            emit('cluster' + nxt, torch.where(cluster < 0, DROPPED, cluster))
+            emit('sampling' + nxt, coarse.sampling)
             if self.coarse_pos:
-                attrs['pos' + nxt] = coarse.pos
+                emit('pos' + nxt, coarse.pos)
             if getattr(coarse, 'ipix', None) is not None:
-                attrs['ipix' + nxt] = coarse.ipix
+                emit('ipix' + nxt, coarse.ipix)
             if getattr(coarse, 'num_dropped', None) is not None:
-                attrs['num_dropped' + nxt] = coarse.num_dropped
+                emit('num_dropped' + nxt, coarse.num_dropped)
             level = coarse
         return attrs
 

@@ -162,36 +162,48 @@ def test_pyramid_cache_is_bit_identical(builds):
     assert len(builds) == 2 * built
 
 
-def test_interrupted_build_leaves_no_partial_entry(builds, monkeypatch):
+@pytest.mark.parametrize('where', ['writer', 'builder'])
+def test_interrupted_build_leaves_no_partial_entry(builds, monkeypatch, where):
     import pyg_sphere.utils.cache as cache_module
-    real = cache_module.save_npy
+    real_save, real_knn = cache_module.save_npy, pyramid_module.sphere_knn_graph
     written = []
 
-    def interrupted(path, array):
+    def save(path, array):  # a partial write of the 4th file, then Ctrl-C
         if len(written) == 3:
-            # a partial write, then Ctrl-C
-            real(path, array[:1] if array.ndim else array)
+            real_save(path, array[:1] if array.ndim else array)
             raise KeyboardInterrupt
         written.append(path)
-        return real(path, array)
+        return real_save(path, array)
 
-    monkeypatch.setattr(cache_module, 'save_npy', interrupted)
+    def knn(*args, **kwargs):  # Ctrl-C while building level 2
+        if len(builds) == 3:
+            raise KeyboardInterrupt
+        return real_knn(*args, **kwargs)
+
+    if where == 'writer':
+        monkeypatch.setattr(cache_module, 'save_npy', save)
+    else:
+        monkeypatch.setattr(pyramid_module, 'sphere_knn_graph', knn)
     with pytest.raises(KeyboardInterrupt):
-        SpherePyramid(levels=2)(healpix(8))
+        SpherePyramid(levels=3)(healpix(8))
     folder = default_cache_dir('graphs')
     names = _files(folder)
+    assert names  # some arrays were written
     assert not any('.tmp-' in name for name in names)  # atomic writes
     assert not any('.meta-' in name for name in names)  # no complete entry claimed
-    monkeypatch.setattr(cache_module, 'save_npy', real)
-    reference = _tensors(SpherePyramid(levels=2, cache=False)(healpix(8)))
+    monkeypatch.setattr(cache_module, 'save_npy', real_save)
+    monkeypatch.setattr(pyramid_module, 'sphere_knn_graph', real_knn)
+    reference = _tensors(SpherePyramid(levels=3, cache=False)(healpix(8)))
     SpherePyramid.clear_cache()
-    got = SpherePyramid(levels=2)(healpix(8))  # rebuilds over the partial files
+    got = SpherePyramid(levels=3)(healpix(8))  # rebuilds over the partial files
     for key, value in reference.items():
         assert torch.equal(got[key], value), key
-    built = len(builds)
+    calls = []
+    monkeypatch.setattr(pyramid_module, 'sphere_knn_graph',
+                        lambda *a, **kw: calls.append(1) or real_knn(*a, **kw))
     SpherePyramid.clear_cache()
-    SpherePyramid(levels=2)(healpix(8))
-    assert len(builds) == built  # now complete
+    SpherePyramid(levels=3)(healpix(8))
+    assert not calls  # now complete
 
 
 def test_unwritable_cache_warns_and_still_builds(builds, tmp_path):
