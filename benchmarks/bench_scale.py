@@ -14,14 +14,13 @@ of the model stages). Ratios are against baselines measured in the same run:
 
     python benchmarks/bench_scale.py                      # nside 64 .. 1024
     python benchmarks/bench_scale.py --nside 256 1024 --eigsh-max 256
-    python benchmarks/bench_scale.py --forward mymodule:forward_seconds
+    python benchmarks/bench_scale.py --nside 1024 --forward --no-baselines
 
-``--forward MODULE:FUNCTION`` adds the forward-pass columns: ``FUNCTION(model,
-nside)`` is called in the warm model process and returns a dict of named
-seconds (e.g. ``{'first': 12.1, 'second': 6.3}``), printed as they come.
+``--forward`` adds the forward pass of one random full-sky map (no grad) in
+the warm model process: the first call, then the second (the peak memory of
+that process includes them).
 """
 import argparse
-import importlib
 import json
 import os
 import resource
@@ -45,8 +44,23 @@ def _peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def run_stage(stage: str, nside: int, cache: str, forward: str) -> dict:
+def forward_seconds(model, nside: int) -> dict:
+    """Seconds of the first and the second forward pass of one map."""
     import torch
+    x = torch.randn(1, 12 * nside * nside, 1, generator=torch.Generator().manual_seed(0))
+    out = {}
+    model.eval()
+    with torch.no_grad():
+        for name in ('first', 'second'):
+            t0 = time.perf_counter()
+            model(x)
+            out[name] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def run_stage(stage: str, nside: int, cache: str, forward: bool) -> dict:
+    import torch
+
     from pyg_sphere.samplings import healpix
     out = {}
     if stage.startswith('model'):
@@ -58,8 +72,7 @@ def run_stage(stage: str, nside: int, cache: str, forward: str) -> dict:
         healpix(nside)
         out['sampling_s'] = time.perf_counter() - t0  # included in the build above
         if forward and stage == 'model_warm':
-            module, name = forward.split(':')
-            out['forward'] = getattr(importlib.import_module(module), name)(model, nside)
+            out['forward'] = forward_seconds(model, nside)
         out['peak_gib'] = _peak_gib()
         return out
     data = healpix(nside)
@@ -73,6 +86,7 @@ def run_stage(stage: str, nside: int, cache: str, forward: str) -> dict:
         import numpy as np
         from scipy.spatial import cKDTree
         from torch_geometric.utils import to_undirected
+
         from pyg_sphere.graph import chordal_to_geodesic, healpix_kernel_width
         pts = data.pos.double().numpy()
         dist, idx = cKDTree(pts).query(pts, K + 1, workers=-1)
@@ -96,14 +110,14 @@ def run_stage(stage: str, nside: int, cache: str, forward: str) -> dict:
     return out
 
 
-def _subprocess(stage: str, nside: int, cache: str, forward: str) -> dict:
+def _subprocess(stage: str, nside: int, cache: str, forward: bool) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), '--_one', f'{stage}:{nside}',
            '--_cache', cache]
     if forward:
-        cmd += ['--forward', forward]
+        cmd.append('--forward')
     # the models use the default cache folder: point it at this run's
     env = dict(os.environ, PYG_SPHERE_CACHE=cache)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ['']
         return {'error': f'exit {proc.returncode}: {tail[0][:60]}'}
@@ -117,7 +131,10 @@ def main() -> None:
     parser.add_argument('--ckdtree-max', type=int, default=512)
     parser.add_argument('--eigsh-max', type=int, default=256)
     parser.add_argument('--no-model', action='store_true', help='skip the model stages')
-    parser.add_argument('--forward', default='', help='MODULE:FUNCTION of the forward stage')
+    parser.add_argument('--forward', action='store_true',
+                        help='time the first and second forward pass of the warm model')
+    parser.add_argument('--no-baselines', action='store_true',
+                        help='skip the cKDTree and eigsh baselines')
     parser.add_argument('--_one', help=argparse.SUPPRESS)
     parser.add_argument('--_cache', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -139,9 +156,9 @@ def main() -> None:
         try:
             stages = ['graph', 'graph_cold', 'graph_warm', 'pyramid', 'pyramid_cold',
                       'pyramid_warm']
-            if nside <= args.ckdtree_max:
+            if nside <= args.ckdtree_max and not args.no_baselines:
                 stages.append('ckdtree')
-            if nside <= args.eigsh_max:
+            if nside <= args.eigsh_max and not args.no_baselines:
                 stages.append('pyramid_eigsh')
             if not args.no_model:
                 stages += ['model_cold', 'model_warm']
@@ -154,11 +171,11 @@ def main() -> None:
         finally:
             shutil.rmtree(cache, ignore_errors=True)
 
-        def sec(stage):
+        def sec(stage, r=r):
             v = r.get(stage, {})
             return f'{v["seconds"]:.2f}' if 'seconds' in v else ('-' if not v else 'fail')
 
-        def ratio(base, ours):
+        def ratio(base, ours, r=r):
             a, b = r.get(base, {}), r.get(ours, {})
             return f'{a["seconds"] / b["seconds"]:.2f}' if 'seconds' in a and 'seconds' in b \
                 else '-'
