@@ -12,8 +12,9 @@ from ...samplings import healpix
 from ..blocks import SphericalChebBlock
 from ..conv import SphericalChebConv
 from ..pool import SpherePool
-from ._pyramid import PyramidGraph, cache_laplacians, check_channels, cluster, dense_input, \
-    keep_laplacians, model_pyramid, sampling_repr
+from ._input import check_channels, dense_input
+from ._pyramid import PyramidGraph, cache_laplacians, cluster, keep_laplacians, model_pyramid, \
+    sampling_repr
 
 #: Poolings between resolutions (:class:`~pyg_sphere.nn.SpherePool`
 #: reductions), or :obj:`None` for a single resolution.

@@ -13,8 +13,9 @@ from ..blocks import SphericalChebBlock
 from ..blocks._layout import cat_channels, pool_dense, unpool_dense
 from ..conv import SphericalChebConv
 from ..pool import UNPOOL_MODES, SpherePool, SphereUnpool
-from ._pyramid import PyramidGraph, cache_laplacians, check_channels, cluster, dense_input, \
-    keep_laplacians, model_pyramid, sampling_repr
+from ._input import check_channels, dense_input
+from ._pyramid import PyramidGraph, cache_laplacians, cluster, keep_laplacians, model_pyramid, \
+    sampling_repr
 
 #: Poolings of the encoder (:class:`~pyg_sphere.nn.SpherePool` reductions).
 UNET_POOLS = ('max', 'mean', 'keep')
