@@ -129,6 +129,14 @@ def test_task_option_errors(tmp_path, capsys):
         (['train', 'cosmology', '--subdivisions', '3'], 'the healpix sampling takes --nside'),
         (['train', 'shapes', '--data-dir', str(tmp_path / 'empty'), '--data-root',
           str(tmp_path / 'cache')], "--data-dir: Expected 'folder' to hold class folders"),
+        (['train', 'shapes', '--deform', '1.5'], "--deform: Expected 'deform' to be >= 0"),
+        (['train', 'shapes', '--surface-noise', '0.5'], "--surface-noise: Expected 'noise'"),
+        (['train', 'shapes', '--partial', '1'], "--partial: Expected 'partial' to be >= 0"),
+        (['train', 'shapes', '--data-dir', str(tmp_path / 'empty'), '--partial', '0.2'],
+         '--partial: perturbs the procedural shapes only'),
+        (['train', 'climate', '--deform', '0.2'], 'not an option of the climate task'),
+        (['train', 'cosmology', '--surface-noise', '0.01'],
+         'not an option of the cosmology task'),
     ]
     (tmp_path / 'empty').mkdir()
     for argv, message in cases:
