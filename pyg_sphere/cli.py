@@ -70,10 +70,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="shapes: random rotations of the training, validation and test "
                             "shapes, 'none', 'z' or 'so3' (default: none; unless so3, an "
                             "SO(3)-rotated test set is also scored)")
+    train.add_argument('--deform', type=float, default=None,
+                       help='shapes: strength of the random deformation of the procedural '
+                            'shapes, in [0, 1] (default: 1)')
+    train.add_argument('--surface-noise', type=float, default=None,
+                       help='shapes: surface noise of the procedural shapes, in units of '
+                            'their radius, in [0, 0.1] (default: 0.02)')
+    train.add_argument('--partial', type=float, default=None,
+                       help='shapes: largest fraction of the surface of a procedural shape '
+                            'cut away (partial meshes), in [0, 1) (default: 0.3)')
     train.add_argument('--data-dir', default=None,
                        help='shapes: a folder of meshes, one subfolder per class '
-                            '(ModelNet / plain layout); climate: a netCDF file or folder '
-                            '(default: built-in simulated data)')
+                            '(ModelNet / plain layout) or OBJ files with a SHREC\'17 CSV; '
+                            'climate: a netCDF file or folder (default: built-in simulated data)')
     train.add_argument('--data-root', default=None,
                        help='cache of simulated data; DATA_ROOT/TASK holds each task\'s '
                             'datasets (default: $PYG_SPHERE_CACHE or ~/.cache/pyg_sphere)')

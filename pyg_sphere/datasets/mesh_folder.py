@@ -11,6 +11,7 @@ from torch_geometric.data import Data
 
 from .._validation import _got, check_choice, check_int
 from ..io.mesh import MESH_FORMATS, load_mesh
+from ..io.shrec17 import read_shrec17, shrec17_csvs
 from ..samplings import sampling_key
 from ..transforms.mesh_projection import (MESH_CENTERS, MESH_CHANNELS, MESH_ROTATIONS,
                                           check_translate, project_mesh, random_pose)
@@ -41,10 +42,37 @@ def _mesh_files(folder: Path) -> List[Path]:
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.suffix.lower().lstrip('.') in MESH_FORMATS)
 
+
+def _scan_shrec17(root: Path, split: str, split_fractions: Sequence[float], seed: int
+                  ) -> Tuple[List[str], List[List[Path]]]:
+    """Classes and the files of ``split`` of each, in the SHREC'17 layout."""
+    entries = read_shrec17(root)
+    classes = sorted({cls for _, cls, _ in entries})
+    with_split = [s for _, _, s in entries if s is not None]
+    if with_split and len(with_split) < len(entries):
+        raise ValueError(f"Expected every row of the CSV files of '{root}' to have a split, or "
+                         f"none (got {len(entries) - len(with_split)} without)")
+    for path, _, s in entries:
+        if s is not None and s not in SPLITS:
+            raise ValueError(f"Expected the split of '{path.name}' to be one of {SPLITS} "
+                             f"(got '{s}')")
+    per_class = []
+    for cls in classes:
+        files = [p for p, c, _ in entries if c == cls]
+        if with_split:
+            per_class.append([p for p, c, s in entries if c == cls and s == split])
+        else:
+            per_class.append(split_files(files, split_fractions, seed, cls)[split])
+    return classes, per_class
+
+
 def scan_mesh_folder(root: Path, split: str, split_fractions: Sequence[float], seed: int
                      ) -> Tuple[Tuple[str, ...], List[Path], List[int]]:
     """``(classes, files, labels)`` of ``split`` in the mesh folder ``root``
     (see :class:`MeshFolder` for the layouts and the split)."""
+    if shrec17_csvs(root):
+        classes, per_class = _scan_shrec17(root, split, split_fractions, seed)
+        return _flatten(root, split, split_fractions, classes, per_class)
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     classes, per_class = [], []
     for folder in folders:
@@ -69,7 +97,13 @@ def scan_mesh_folder(root: Path, split: str, split_fractions: Sequence[float], s
     if not classes:
         raise ValueError(f"Expected 'folder' to hold class folders with mesh files "
                          f"({', '.join('*.' + e for e in MESH_FORMATS)}) directly or in "
-                         f"train/ and test/ sub-folders (got none in '{root}')")
+                         f"train/ and test/ sub-folders, or a SHREC'17 CSV of ids and "
+                         f"classes (got none in '{root}')")
+    return _flatten(root, split, split_fractions, classes, per_class)
+
+
+def _flatten(root: Path, split: str, split_fractions: Sequence[float], classes: List[str],
+             per_class: List[List[Path]]) -> Tuple[Tuple[str, ...], List[Path], List[int]]:
     files = [p for part in per_class for p in part]
     if not files:
         raise ValueError(f"Expected split '{split}' of '{root}' to hold at "
@@ -92,9 +126,17 @@ class MeshFolder(DenseMapDataset):
       val in the ratio ``split_fractions[0] : split_fractions[1]``.
     * Plain: ``folder/<class>/*.off``, split into train / val / test by
       ``split_fractions`` (seeded by ``seed`` and the class name).
+    * SHREC'17 (chosen when ``folder`` holds a CSV file with an ``id`` and a
+      class column, see :func:`~pyg_sphere.io.read_shrec17`): mesh files
+      named ``model_<id>.obj`` or ``<id>.obj`` in ``folder`` or below it
+      (e.g. the challenge's ``train_normal/``), classes from the CSV
+      (``synsetId``); the CSV's ``split`` column (train / val / test) when it
+      has one, else ``split_fractions`` as for the plain layout. Listed ids
+      without a file are left out.
 
     Classes are the sub-folders of ``folder`` holding mesh files (extensions
-    :obj:`~pyg_sphere.io.MESH_FORMATS`), sorted by name; labels are their positions. The
+    :obj:`~pyg_sphere.io.MESH_FORMATS`), or the CSV's classes, sorted by name; labels are
+    their positions. The
     files of a split are sorted by class, then by path. Each mesh is read
     with :func:`~pyg_sphere.io.load_mesh` (needs ``trimesh``), posed with a generator seeded
     by ``(seed, split, path)`` and projected. Samples are as in

@@ -2,24 +2,28 @@
 data of the shapes task."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 from torch_geometric.data import Data
 
 from .._validation import check_choice, check_int
 from ..samplings import sampling_key, sampling_positions
+from ..simulate.mesh_perturbation import check_perturbation, perturb_mesh
 from ..simulate.solids import SHAPE_CLASSES, generate_shape
 from ..transforms.mesh_projection import (MESH_CENTERS, MESH_CHANNELS, MESH_ROTATIONS,
                                           check_translate, project_mesh, random_pose)
 from ..utils import progress as _progress
+from ..utils.pool import run_jobs
 from ._dense import DenseMapDataset
 from ._split import SPLITS
 
 #: Dataset splits.
 SHAPE_SPLITS: Tuple[str, ...] = SPLITS
 
-_FORMAT = 2  # bump when generation or projection changes the cached values
+_FORMAT = 3  # bump when generation or projection changes the cached values
+_CHUNK = 64  # samples projected by one job (a dataset of one chunk stays in this process)
 
 
 def check_sampling(sampling: Any) -> Data:
@@ -39,7 +43,9 @@ class ProceduralShapes(DenseMapDataset):
     Sample :math:`j` of class :math:`c` in a split is :func:`~pyg_sphere.simulate.generate_shape`
     with a generator seeded by ``(seed, split, c, j)`` (``c`` the position in
     :obj:`~pyg_sphere.simulate.SHAPE_CLASSES`, so a sample does not depend on ``classes`` or on
-    the other samples), posed by the same generator (``rotate``, then a
+    the other samples), deformed, noised and cut by
+    :func:`~pyg_sphere.simulate.perturb_mesh` (``deform``, ``noise``,
+    ``partial``; nothing with the defaults), posed by the same generator (``rotate``, then a
     translation in a uniform direction of length uniform in
     :math:`[0, \text{translate}]`) and projected with
     :func:`~pyg_sphere.transforms.project_mesh`. Samples are sorted by
@@ -62,6 +68,16 @@ class ProceduralShapes(DenseMapDataset):
             :obj:`~pyg_sphere.transforms.MESH_CENTERS`. (default: ``'bbox'``)
         classes (sequence of str, optional): a subset of :obj:`~pyg_sphere.simulate.SHAPE_CLASSES`.
             (default: all)
+        deform (float, optional): strength of the smooth random deformation,
+            in :math:`[0, 1]`. (default: :obj:`0.0`)
+        noise (float, optional): surface noise, std of the displacement of the
+            vertices along their normals in units of the mesh radius, in
+            :math:`[0, 0.1]`. (default: :obj:`0.0`)
+        partial (float, optional): largest fraction of the surface cut away
+            (open meshes, as partial scans), in :math:`[0, 1)`.
+            (default: :obj:`0.0`)
+        workers (int, optional): processes that project the meshes, in
+            chunks of 64 (the values do not depend on it). (default: :obj:`1`)
         root (str, optional): the dataset folder (``raw/``: the projected
             samples, keyed by every parameter; ``processed/``).
             (default: ``default_cache_dir('shapes')``)
@@ -86,7 +102,8 @@ class ProceduralShapes(DenseMapDataset):
     def __init__(self, sampling: Data, split: str = 'train', n_per_class: int = 40,
                  seed: int = 0, rotate: str = 'none', translate: float = 0.0,
                  center: str = 'bbox', classes: Sequence[str] = SHAPE_CLASSES,
-                 root: Optional[str] = None, transform: Optional[Callable] = None,
+                 deform: float = 0.0, noise: float = 0.0, partial: float = 0.0,
+                 workers: int = 1, root: Optional[str] = None, transform: Optional[Callable] = None,
                  pre_transform: Optional[Callable] = None,
                  pre_filter: Optional[Callable] = None, force_reload: bool = False,
                  log: bool = False) -> None:
@@ -105,13 +122,16 @@ class ProceduralShapes(DenseMapDataset):
         if len(set(classes)) != len(classes):
             raise ValueError(f"Expected 'classes' to have no duplicates (got {tuple(classes)})")
         self.classes = tuple(classes)
+        self.deform, self.noise, self.partial = check_perturbation(deform, noise, partial)
+        self.workers = check_int('workers', workers, minimum=1)
         super().__init__(root, transform, pre_transform, pre_filter, force_reload, log)
 
     def _params(self) -> Dict[str, Any]:
         return {'format': _FORMAT, 'sampling': sampling_key(self.sampling),
                 'split': self.split, 'n_per_class': self.n_per_class, 'seed': self.seed,
                 'rotate': self.rotate, 'translate': self.translate, 'center': self.center,
-                'classes': list(self.classes)}
+                'classes': list(self.classes), 'deform': self.deform, 'noise': self.noise,
+                'partial': self.partial}
 
     def make_raw(self, log: bool, force: bool) -> Dict[str, Any]:
         num, n = len(self.classes) * self.n_per_class, self.sampling.pos.size(0)
@@ -124,29 +144,52 @@ class ProceduralShapes(DenseMapDataset):
 
     def mesh(self, label: int, index: int) -> Tuple[np.ndarray, np.ndarray, Any, Any]:
         """``(vertices, faces, rotation, translation)`` of sample ``index`` of
-        class ``classes[label]`` (before normalization and pose)."""
+        class ``classes[label]`` (perturbed; before normalization and pose)."""
         label = check_int('label', label, minimum=0)
         index = check_int('index', index, minimum=0)
         if label >= len(self.classes) or index >= self.n_per_class:
             raise ValueError(f"Expected 'label' < {len(self.classes)} and 'index' < "
                              f"{self.n_per_class} (got {label}, {index})")
-        name = self.classes[label]
-        rng = np.random.default_rng([self.seed, SHAPE_SPLITS.index(self.split),
-                                     SHAPE_CLASSES.index(name), index])
-        vertices, faces = generate_shape(name, rng)
-        rotation, translation = random_pose(rng, self.rotate, self.translate)
-        return vertices, faces, rotation, translation
+        return _sample_mesh(self._params(), self.classes[label], index)
 
     def _generate(self, log: bool) -> Dict[str, np.ndarray]:
         n = self.sampling.pos.size(0)
         num = len(self.classes) * self.n_per_class
         X = np.empty((num, n, len(MESH_CHANNELS)), dtype=np.float32)
         y = np.repeat(np.arange(len(self.classes)), self.n_per_class)
+        params, pos = self._params(), self.sampling.pos.detach().cpu().double().numpy()
+        jobs = [(params, pos, [(i, self.classes[y[i]], i % self.n_per_class)
+                               for i in range(start, min(start + _CHUNK, num))])
+                for start in range(0, num, _CHUNK)]
         bar = _progress(num, f'ProceduralShapes {self.split}', log)
-        for i in range(num):
-            vertices, faces, rotation, translation = self.mesh(int(y[i]), i % self.n_per_class)
-            X[i] = project_mesh(vertices, faces, self.sampling.pos, center=self.center,
-                                rotation=rotation, translation=translation).float().numpy()
-            bar.update()
+        for rows, values in run_jobs(jobs, _project_chunk, self.workers):
+            X[rows] = values
+            bar.update(len(rows))
         bar.close()
         return {'x': X, 'y': y}
+
+
+def _sample_mesh(params: Dict[str, Any], name: str, index: int
+                 ) -> Tuple[np.ndarray, np.ndarray, Any, Any]:
+    """The perturbed mesh and pose of sample ``index`` of class ``name``."""
+    rng = np.random.default_rng([params['seed'], SHAPE_SPLITS.index(params['split']),
+                                 SHAPE_CLASSES.index(name), index])
+    vertices, faces = generate_shape(name, rng)
+    vertices, faces = perturb_mesh(vertices, faces, rng, params['deform'], params['noise'],
+                                   params['partial'])
+    rotation, translation = random_pose(rng, params['rotate'], params['translate'])
+    return vertices, faces, rotation, translation
+
+
+def _project_chunk(job: Tuple[Dict[str, Any], np.ndarray, List[Tuple[int, str, int]]]
+                   ) -> Tuple[np.ndarray, np.ndarray]:
+    """``(rows, maps [len(rows), n, 6])`` of a chunk of samples (run in this
+    process or in a worker)."""
+    params, pos, items = job
+    pos = torch.from_numpy(pos)
+    out = np.empty((len(items), pos.size(0), len(MESH_CHANNELS)), dtype=np.float32)
+    for k, (_, name, index) in enumerate(items):
+        vertices, faces, rotation, translation = _sample_mesh(params, name, index)
+        out[k] = project_mesh(vertices, faces, pos, center=params['center'], rotation=rotation,
+                              translation=translation).float().numpy()
+    return np.array([i for i, _, _ in items], dtype=np.int64), out

@@ -1,12 +1,13 @@
 """Simulators of the built-in tasks' data, usable on their own: weak-lensing
 convergence maps (GLASS + CAMB), 16-channel climate states with labelled
-extreme events, and parametric solids."""
+extreme events, and parametric solids (with random deformations, noise and cuts)."""
 from .climate import (CHANNEL_UNITS, CLIMATE_CHANNELS, CLIMATE_CLASSES, TARGET_FRACTIONS,
                       climate_maps, generate_climate_fields)
 from .cosmology_config import COSMOLOGIES, HALOFIT_VERSIONS, CosmologyConfig
 from .lensing import compute_spectra, map_seed, pixel_window, simulate_map
 from .lensing_maps import generate_maps, load_maps
-from .solids import SHAPE_CLASSES, generate_shape
+from .mesh_perturbation import perturb_mesh, subdivide_mesh
+from .solids import BASIC_SHAPE_CLASSES, CONFUSABLE_PAIRS, SHAPE_CLASSES, generate_shape
 
 __all__ = [
     'CosmologyConfig',
@@ -26,4 +27,8 @@ __all__ = [
     'TARGET_FRACTIONS',
     'generate_shape',
     'SHAPE_CLASSES',
+    'BASIC_SHAPE_CLASSES',
+    'CONFUSABLE_PAIRS',
+    'perturb_mesh',
+    'subdivide_mesh',
 ]

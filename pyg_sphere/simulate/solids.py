@@ -1,6 +1,8 @@
 r"""Parametric solids with random proportions: closed, outward-oriented
-triangle meshes (:func:`generate_shape`), the procedural stand-in for the
-SHREC'17 meshes of the shapes task."""
+triangle meshes (:func:`generate_shape`) of 24 classes, several of them in
+confusable pairs (:obj:`CONFUSABLE_PAIRS`), the procedural stand-in for the
+SHREC'17 meshes of the shapes task (deformed and noised by
+:func:`~pyg_sphere.simulate.perturb_mesh`)."""
 from __future__ import annotations
 
 import numbers
@@ -9,73 +11,50 @@ from typing import Any, Callable, Dict, Sequence, Tuple
 import numpy as np
 
 from .._validation import _got, check_choice
+from . import _solid_objects as _objects
+from ._mesh_parts import RINGS as _RINGS
+from ._mesh_parts import arc, extrude, revolve, sweep
 
-#: Classes of :func:`generate_shape`; the label of a class is its position here.
-SHAPE_CLASSES: Tuple[str, ...] = ('box', 'ellipsoid', 'cylinder', 'cone', 'torus', 'capsule',
-                                  'pyramid', 'l_prism')
-
-_SEGMENTS = 32  # vertices around the axis of the solids of revolution and the torus
-_RINGS = 16  # latitude rings of the round solids, tube segments of the torus
-
-
-def _revolve(r: Sequence[float], z: Sequence[float], segments: int = _SEGMENTS
-             ) -> Tuple[np.ndarray, np.ndarray]:
-    """Closed surface of revolution about z of the profile ``(r[k], z[k])``,
-    from the bottom pole (``r[0] = 0``) to the top pole (``r[-1] = 0``),
-    faces counter-clockwise seen from outside."""
-    r, z = np.asarray(r, dtype=np.float64), np.asarray(z, dtype=np.float64)
-    assert r[0] == 0 and r[-1] == 0 and np.all(r[1:-1] > 0)
-    phi = 2 * np.pi * np.arange(segments) / segments
-    rings = np.stack([np.outer(r[1:-1], np.cos(phi)), np.outer(r[1:-1], np.sin(phi)),
-                      np.repeat(z[1:-1, None], segments, axis=1)], axis=-1).reshape(-1, 3)
-    bottom, top = len(rings), len(rings) + 1
-    vertices = np.concatenate([rings, [[0, 0, z[0]], [0, 0, z[-1]]]])
-    j = np.arange(segments)
-    jn = (j + 1) % segments
-    faces = [np.stack([np.full(segments, bottom), jn, j], axis=1)]
-    for k in range(len(r) - 3):
-        lo, hi = k * segments, (k + 1) * segments
-        faces.append(np.stack([lo + j, lo + jn, hi + jn], axis=1))
-        faces.append(np.stack([lo + j, hi + jn, hi + j], axis=1))
-    last = (len(r) - 3) * segments
-    faces.append(np.stack([np.full(segments, top), last + j, last + jn], axis=1))
-    return vertices, np.concatenate(faces).astype(np.int64)
-
-
-def _extrude(polygon: Sequence[Sequence[float]], triangles: Sequence[Sequence[int]],
-             height: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Prism of a simple counter-clockwise polygon [m, 2] (triangulated by
-    ``triangles``, counter-clockwise), from z = -height / 2 to height / 2."""
-    p = np.asarray(polygon, dtype=np.float64)
-    m = len(p)
-    tri = np.asarray(triangles, dtype=np.int64)
-    vertices = np.concatenate([np.c_[p, np.full(m, -height / 2)],
-                               np.c_[p, np.full(m, height / 2)]])
-    i = np.arange(m)
-    i1 = (i + 1) % m
-    sides = np.concatenate([np.stack([i, i1, m + i1], axis=1),
-                            np.stack([i, m + i1, m + i], axis=1)])
-    faces = np.concatenate([tri[:, ::-1], tri + m, sides])
-    return vertices, faces
-
-
-def _arc(radius: float, z0: float, start: float, stop: float, steps: int) -> Tuple:
-    """Profile points of a circular arc of centre (0, z0), polar angle from
-    the -z axis going from ``start`` to ``stop`` (radians)."""
-    t = np.linspace(start, stop, steps + 1)
-    return radius * np.sin(t), z0 - radius * np.cos(t)
-
+#: Classes of :func:`generate_shape`; the label of a class is its position here
+#: (the first eight are the solids of earlier versions, in their order).
+SHAPE_CLASSES: Tuple[str, ...] = (
+    'box', 'ellipsoid', 'cylinder', 'cone', 'torus', 'capsule', 'pyramid', 'l_prism',
+    't_prism', 'u_prism', 'cross_prism', 'cup', 'mug', 'bowl', 'bottle', 'table', 'stool',
+    'chair', 'armchair', 'dumbbell', 'mushroom', 'double_torus', 'washer', 'bicone')
+#: The eight plain solids of earlier versions (the data of runs made before the
+#: 24 classes; :class:`~pyg_sphere.datasets.ProceduralShapes` with
+#: ``classes=BASIC_SHAPE_CLASSES`` and no deformation reproduces them).
+BASIC_SHAPE_CLASSES: Tuple[str, ...] = SHAPE_CLASSES[:8]
+#: Pairs of classes told apart only by a local feature, by proportions or by
+#: topology, and what tells them apart.
+CONFUSABLE_PAIRS: Tuple[Tuple[str, str, str], ...] = (
+    ('cup', 'mug', 'a handle (local feature)'),
+    ('chair', 'armchair', 'arm rests (local feature)'),
+    ('table', 'stool', 'round top and three legs (local feature)'),
+    ('cylinder', 'capsule', 'flat or round caps (local feature)'),
+    ('cylinder', 'bottle', 'a neck (local feature)'),
+    ('cone', 'bicone', 'flat base or second cone (local feature)'),
+    ('cone', 'pyramid', 'round or square base (local feature)'),
+    ('cup', 'bowl', 'height to width, straight or round wall (proportions)'),
+    ('capsule', 'dumbbell', 'a bar between the ends (proportions)'),
+    ('l_prism', 't_prism', 'where the bars meet (proportions)'),
+    ('t_prism', 'cross_prism', 'a fourth arm (local feature)'),
+    ('u_prism', 'l_prism', 'a second arm (local feature)'),
+    ('torus', 'double_torus', 'one hole or two (topology)'),
+    ('torus', 'washer', 'round or rectangular section (proportions)'),
+    ('cylinder', 'washer', 'a hole through the axis (topology)'),
+)
 
 def _box(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     a, b, c = rng.uniform(0.3, 1.0, size=3)
-    return _extrude([(-a, -b), (a, -b), (a, b), (-a, b)], [(0, 1, 2), (0, 2, 3)], 2 * c)
+    return extrude([(-a, -b), (a, -b), (a, b), (-a, b)], 2 * c, [(0, 1, 2), (0, 2, 3)])
 
 
 def _ellipsoid(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     a, b, c = rng.uniform(0.3, 1.0, size=3)
-    r, z = _arc(1.0, 0.0, 0.0, np.pi, _RINGS)
+    r, z = arc(1.0, 0.0, 0.0, np.pi, _RINGS)
     r[0] = r[-1] = 0.0
-    v, f = _revolve(r, z)
+    v, f = revolve(r, z)
     return v * np.array([a, b, c]), f
 
 
@@ -83,42 +62,32 @@ def _cylinder(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     radius, half = rng.uniform(0.3, 0.8), rng.uniform(0.3, 1.0)
     side = np.linspace(-half, half, 5)
     r = np.r_[0, radius / 2, np.full(5, radius), radius / 2, 0]
-    return _revolve(r, np.r_[-half, -half, side, half, half])
+    return revolve(r, np.r_[-half, -half, side, half, half])
 
 
 def _cone(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     radius, height = rng.uniform(0.3, 0.8), rng.uniform(0.6, 2.0)
     t = np.linspace(0.0, 1.0, 5)  # from the base rim to the apex
     r = np.r_[0, radius / 2, radius * (1 - t)]
-    return _revolve(r, np.r_[-height / 3, -height / 3, height * (t - 1 / 3)])
+    return revolve(r, np.r_[-height / 3, -height / 3, height * (t - 1 / 3)])
 
 
 def _capsule(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     radius, half = rng.uniform(0.2, 0.5), rng.uniform(0.3, 1.0)
     steps = _RINGS // 2
-    rb, zb = _arc(radius, -half, 0.0, np.pi / 2, steps)
-    rt, zt = _arc(radius, half, np.pi / 2, np.pi, steps)
+    rb, zb = arc(radius, -half, 0.0, np.pi / 2, steps)
+    rt, zt = arc(radius, half, np.pi / 2, np.pi, steps)
     r = np.concatenate([rb, np.full(3, radius), rt])
     z = np.concatenate([zb, [-half / 2, 0.0, half / 2], zt])
     r[0] = r[-1] = 0.0
-    return _revolve(r, z)
+    return revolve(r, z)
 
 
 def _torus(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     major = rng.uniform(0.5, 1.0)
     minor = major * rng.uniform(0.15, 0.5)
-    theta = 2 * np.pi * np.arange(_SEGMENTS) / _SEGMENTS
     psi = 2 * np.pi * np.arange(_RINGS) / _RINGS
-    t, p = np.meshgrid(theta, psi, indexing='ij')
-    ring = major + minor * np.cos(p)
-    vertices = np.stack([ring * np.cos(t), ring * np.sin(t), minor * np.sin(p)],
-                        axis=-1).reshape(-1, 3)
-    i, j = np.meshgrid(np.arange(_SEGMENTS), np.arange(_RINGS), indexing='ij')
-    i1, j1 = (i + 1) % _SEGMENTS, (j + 1) % _RINGS
-    idx = lambda a, b: (a * _RINGS + b).ravel()  # noqa: E731
-    faces = np.concatenate([np.stack([idx(i, j), idx(i1, j), idx(i1, j1)], axis=1),
-                            np.stack([idx(i, j), idx(i1, j1), idx(i, j1)], axis=1)])
-    return vertices, faces
+    return sweep(major + minor * np.cos(psi), minor * np.sin(psi))
 
 
 def _pyramid(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
@@ -136,13 +105,14 @@ def _l_prism(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     t = min(w, h) * rng.uniform(0.2, 0.45)
     depth = rng.uniform(0.2, 0.8)
     polygon = [(0, 0), (w, 0), (w, t), (t, t), (t, h), (0, h)]
-    v, f = _extrude(polygon, [(0, 1, 2), (0, 2, 3), (0, 3, 4), (0, 4, 5)], depth)
+    v, f = extrude(polygon, depth, [(0, 1, 2), (0, 2, 3), (0, 3, 4), (0, 4, 5)])
     return v - np.array([w / 3, h / 3, 0.0]), f
 
 
 _GENERATORS: Dict[str, Callable[[np.random.Generator], Tuple[np.ndarray, np.ndarray]]] = {
     'box': _box, 'ellipsoid': _ellipsoid, 'cylinder': _cylinder, 'cone': _cone,
     'torus': _torus, 'capsule': _capsule, 'pyramid': _pyramid, 'l_prism': _l_prism,
+    **{name: getattr(_objects, name) for name in SHAPE_CLASSES[8:]},
 }
 assert tuple(_GENERATORS) == SHAPE_CLASSES
 
@@ -174,11 +144,30 @@ def generate_shape(cls_name: str, rng: Any = None) -> Tuple[np.ndarray, np.ndarr
       height in :math:`[0.5, 2]`, 6 triangles;
     * ``'l_prism'``: an L-shaped polygon (legs :math:`[0.6, 1.2]`, thickness
       :math:`[0.2, 0.45]` of the shorter leg) extruded by :math:`[0.2, 0.8]`
-      (non-convex: differs from its hull).
+      (non-convex: differs from its hull);
+    * letters extruded by :math:`[0.2, 0.8]`: ``'t_prism'`` (a bar on an
+      off-centre stem), ``'u_prism'`` (a channel), ``'cross_prism'`` (a plus
+      sign);
+    * vessels, hollow, open at the top: ``'cup'`` (straight flaring walls,
+      height 1.2-2.5 radii), ``'mug'`` (a cup with a ring handle),
+      ``'bowl'`` (a spherical cap, rim 60-100 degrees from the bottom,
+      flattened up to 2 times); ``'bottle'`` (solid: body, rounded shoulder,
+      neck of 0.3-0.5 body radii);
+    * furniture: ``'table'`` (rectangular top on four legs), ``'stool'``
+      (round seat on three legs), ``'chair'`` (seat, four legs, back),
+      ``'armchair'`` (a chair with two arm rests);
+    * composites: ``'dumbbell'`` (two balls, a bar 2-4 times thinner),
+      ``'mushroom'`` (a stem under a wider dome), ``'double_torus'`` (two
+      overlapping rings, genus 2), ``'washer'`` (a ring of rectangular
+      section, inner radius 0.2-0.6 of the outer), ``'bicone'`` (two cones
+      base to base).
 
-    Round solids have 32 vertices around their axis and 16 rings. Every mesh
-    is closed (each edge in two triangles, in opposite directions) and its
-    triangles are counter-clockwise seen from outside (positive volume).
+    :obj:`CONFUSABLE_PAIRS` lists the pairs that differ only by a local
+    feature, proportions or topology. Round solids have 32 vertices around
+    their axis and 16 rings. Every mesh is closed (each edge in two
+    triangles, in opposite directions; composites are unions of such parts,
+    which may overlap) and its triangles are counter-clockwise seen from
+    outside (positive volume).
 
     Args:
         cls_name (str): one of :obj:`SHAPE_CLASSES`.

@@ -53,7 +53,8 @@ class CosmologyTask(Task):
 
     def data_config(self, args: argparse.Namespace) -> CosmologyData:
         check_sampling(self.name, args.sampling, self.samplings)
-        reject_options(self.name, args, ('rotate', 'data_dir'))
+        reject_options(self.name, args, ('rotate', 'data_dir', 'deform', 'surface_noise',
+                                          'partial'))
         sim: Dict[str, Any] = {'seed': args.seed,
                                'nside': resolution_option(args, 'healpix',
                                                           CosmologyConfig.nside)}

@@ -7,8 +7,8 @@ import torch
 import pyg_sphere.datasets.procedural_shapes as procedural_shapes
 from pyg_sphere.datasets import SHAPE_SPLITS, ProceduralShapes
 from pyg_sphere.samplings import healpix
-from pyg_sphere.simulate import SHAPE_CLASSES
-from pyg_sphere.transforms import project_mesh
+from pyg_sphere.simulate import SHAPE_CLASSES, generate_shape, perturb_mesh
+from pyg_sphere.transforms import project_mesh, random_pose
 
 
 def test_procedural_shapes_tensors_and_samples():
@@ -55,6 +55,32 @@ def test_procedural_shapes_determinism():
                        project_mesh(v, f, sampling.pos, rotation=R, translation=t).float())
     z = ProceduralShapes(sampling, n_per_class=1, rotate='z', classes=('box',))
     assert np.allclose(z.mesh(0, 0)[2][2], [0, 0, 1])
+
+
+def test_perturbed_shapes_and_workers(monkeypatch):
+    sampling = healpix(2)
+    kw = dict(n_per_class=2, seed=3, rotate='so3', classes=('mug', 'cup'), deform=0.8,
+              noise=0.02, partial=0.3)
+    a = ProceduralShapes(sampling, **kw)
+    Xa = a.tensors()[0]
+    # the perturbed mesh and its pose, drawn from the sample's generator in that order
+    v, f, R, t = a.mesh(1, 1)
+    rng = np.random.default_rng([3, 0, SHAPE_CLASSES.index('cup'), 1])
+    v0, f0 = generate_shape('cup', rng)
+    v1, f1 = perturb_mesh(v0, f0, rng, 0.8, 0.02, 0.3)
+    assert np.array_equal(v, v1) and np.array_equal(f, f1) and len(f) != len(f0)
+    assert np.allclose(R, random_pose(rng, 'so3', 0.0)[0])
+    assert torch.equal(Xa[3], project_mesh(v, f, sampling.pos, rotation=R).float())
+    # each perturbation changes the maps (and the cache key)
+    for off in ('deform', 'noise', 'partial'):
+        other = ProceduralShapes(sampling, **dict(kw, **{off: 0.0}))
+        assert not torch.allclose(other.tensors()[0], Xa, atol=1e-3)
+    # worker processes, in chunks, give the same values
+    monkeypatch.setattr(procedural_shapes, '_CHUNK', 3)
+    b = ProceduralShapes(sampling, **kw, workers=2, force_reload=True)
+    assert torch.equal(b.tensors()[0], Xa)
+    with pytest.raises(ValueError, match="'deform' to be >= 0 and <= 1.0"):
+        ProceduralShapes(sampling, deform=2.0)
 
 
 def test_procedural_shapes_cache(tmp_path, private_cache, monkeypatch):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.spatial import ConvexHull
 
-from pyg_sphere.simulate import SHAPE_CLASSES, generate_shape
+from pyg_sphere.simulate import (BASIC_SHAPE_CLASSES, CONFUSABLE_PAIRS, SHAPE_CLASSES,
+                                  generate_shape)
 
 
 def volume(v, f):
@@ -74,5 +75,9 @@ def test_generate_shape_is_seeded_and_validated():
         generate_shape('sphere', 0)
     with pytest.raises(ValueError, match="'rng' to be a numpy Generator"):
         generate_shape('box', 'seed')
-    assert SHAPE_CLASSES == ('box', 'ellipsoid', 'cylinder', 'cone', 'torus', 'capsule',
-                             'pyramid', 'l_prism')
+    # the labels of the solids of earlier versions are kept (their runs still load)
+    assert SHAPE_CLASSES[:8] == BASIC_SHAPE_CLASSES == (
+        'box', 'ellipsoid', 'cylinder', 'cone', 'torus', 'capsule', 'pyramid', 'l_prism')
+    assert len(SHAPE_CLASSES) >= 20 and len(set(SHAPE_CLASSES)) == len(SHAPE_CLASSES)
+    for a, b, _ in CONFUSABLE_PAIRS:
+        assert a in SHAPE_CLASSES and b in SHAPE_CLASSES and a != b

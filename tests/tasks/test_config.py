@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pyg_sphere.simulate import CosmologyConfig
+from pyg_sphere.simulate import BASIC_SHAPE_CLASSES, SHAPE_CLASSES, CosmologyConfig
 from pyg_sphere.tasks import (CONFIG_FORMAT, ClimateData, CosmologyData, RunConfig, ShapesData,
                               TaskError)
 from pyg_sphere.training import TrainConfig
@@ -43,9 +43,30 @@ def test_format_1_run_directories_still_load(task):
         assert config.data.simulation == CosmologyConfig(nside=64, n_maps=128, seed=0)
         assert (config.data.patch_order, config.data.noise_std) == (1, 0.004)
     elif task == 'shapes':
-        assert config.data == ShapesData('healpix', 16, 40, 'none', 0.1, None, 0)
+        # the eight plain solids, undeformed: what the shapes task simulated then
+        assert config.data == ShapesData('healpix', 16, 40, 'none', 0.1, None, 0,
+                                         classes=BASIC_SHAPE_CLASSES, deform=0.0, noise=0.0,
+                                         partial=0.0)
     else:
         assert config.data == ClimateData('icosahedral', 5, 64, None, 0)
+
+
+def test_format_2_shapes_runs_before_the_24_classes_still_load(tmp_path):
+    # format 2 as written before the classes / deform / noise / partial options
+    config = RunConfig('shapes', TrainConfig(), ShapesData(), classes=BASIC_SHAPE_CLASSES)
+    values = config.to_dict()
+    for key in ('classes', 'deform', 'noise', 'partial'):
+        del values['data'][key]
+    (tmp_path / 'config.json').write_text(json.dumps(values))
+    old = RunConfig.load(tmp_path / 'config.json')
+    assert old.data.classes == BASIC_SHAPE_CLASSES
+    assert (old.data.deform, old.data.noise, old.data.partial) == (0.0, 0.0, 0.0)
+    # a new run keeps every class and the default perturbations
+    assert ShapesData().classes == SHAPE_CLASSES and ShapesData().deform > 0
+    values['data']['blur'] = 1
+    (tmp_path / 'config.json').write_text(json.dumps(values))
+    with pytest.raises(TaskError, match=r"unknown shapes data options \['blur'\]"):
+        RunConfig.load(tmp_path / 'config.json')
 
 
 def test_unknown_format_and_garbage_are_named(tmp_path):

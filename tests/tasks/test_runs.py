@@ -11,7 +11,10 @@ from pyg_sphere.training import loop
 TASK_ARGS = {
     'cosmology': ['--nside', '64', '--n-maps', '5', '--patch-order', '1', '--noise-std',
                   '0.001', '--epochs', '3', '--batch-size', '8', '--workers', '1'],
-    'shapes': ['--nside', '4', '--n-maps', '4', '--epochs', '3', '--batch-size', '8'],
+    # (undeformed: no mesh refinement, so the 24 classes stay cheap; deformed runs in
+    # test_shapes_climate_cli)
+    'shapes': ['--nside', '4', '--n-maps', '4', '--epochs', '3', '--batch-size', '8',
+               '--deform', '0', '--surface-noise', '0'],
     'climate': ['--subdivisions', '2', '--n-maps', '8', '--epochs', '3', '--batch-size', '4'],
 }
 
@@ -99,7 +102,8 @@ def test_the_run_is_a_python_function(tmp_path):
     from pyg_sphere.tasks import RunConfig, ShapesData, evaluate, train
     from pyg_sphere.training import TrainConfig
     config = RunConfig('shapes', TrainConfig(epochs=2, batch_size=8),
-                       ShapesData('healpix', 4, n_per_class=4), data_root=str(tmp_path / 'd'))
+                       ShapesData('healpix', 4, n_per_class=4, classes=('box', 'cup', 'mug')),
+                       data_root=str(tmp_path / 'd'))
     lines = []
     summary = train(config, tmp_path / 'run', log=lines.append)
     assert lines[0].startswith('[1/3] data: shapes')

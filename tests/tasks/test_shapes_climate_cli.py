@@ -94,7 +94,10 @@ def test_shapes_train_predict(tmp_path, capsys):
     config = json.loads((run / 'config.json').read_text())
     assert len(config['classes']) == np.asarray(summary['test']['confusion']).shape[0]
     out = capsys.readouterr().out
-    assert 'rotated' in out and 'DeepSphere' in out
+    assert 'rotated' in out and 'DeepSphere' in out and "SHREC'17 F1 and mAP" in out
+    for name in ('channel_statistics', 'dense_readout_rotated'):
+        assert 0 <= summary['baselines']['retrieval'][name]['micro_map'] <= 1
+    assert 0 <= summary['test_rotated']['retrieval']['macro_f1'] <= 1
     pytest.importorskip('trimesh')
     from pyg_sphere.simulate import generate_shape
     v, f = generate_shape('box', np.random.default_rng(0))
@@ -107,6 +110,23 @@ def test_shapes_train_predict(tmp_path, capsys):
     rows = [line.split(',') for line in csv_path.read_text().splitlines()]
     assert rows[0][:3] == ['file', 'class', 'name'] and len(rows) == 2
     assert rows[1][2] in config['classes']
+
+
+def test_shapes_on_a_shrec17_folder(tmp_path, capsys):
+    """--data-dir in the SHREC'17 layout: OBJ files by id and the challenge's CSV."""
+    pytest.importorskip('trimesh')
+    from tests.datasets.test_mesh_folder_shrec17 import shrec_tree
+    shrec_tree(tmp_path / 'shrec')
+    argv = ['train', 'shapes', '--out', str(tmp_path / 'run'), '--data-root',
+            str(tmp_path / 'data'), '--nside', '4', '--epochs', '1', '--batch-size', '2',
+            '--no-progress', '--data-dir', str(tmp_path / 'shrec')]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert '3 train / 1 val / 2 test samples of 192 pixels' in out
+    config = json.loads((tmp_path / 'run' / 'config.json').read_text())
+    assert config['classes'] == ['01', '02']  # the CSV's synset ids
+    summary = json.loads((tmp_path / 'run' / 'summary.json').read_text())
+    assert set(summary['test']['retrieval']) >= {'micro_f1', 'micro_map', 'macro_f1'}
 
 
 def test_task_option_errors(tmp_path, capsys):
@@ -129,6 +149,14 @@ def test_task_option_errors(tmp_path, capsys):
         (['train', 'cosmology', '--subdivisions', '3'], 'the healpix sampling takes --nside'),
         (['train', 'shapes', '--data-dir', str(tmp_path / 'empty'), '--data-root',
           str(tmp_path / 'cache')], "--data-dir: Expected 'folder' to hold class folders"),
+        (['train', 'shapes', '--deform', '1.5'], "--deform: Expected 'deform' to be >= 0"),
+        (['train', 'shapes', '--surface-noise', '0.5'], "--surface-noise: Expected 'noise'"),
+        (['train', 'shapes', '--partial', '1'], "--partial: Expected 'partial' to be >= 0"),
+        (['train', 'shapes', '--data-dir', str(tmp_path / 'empty'), '--partial', '0.2'],
+         '--partial: perturbs the procedural shapes only'),
+        (['train', 'climate', '--deform', '0.2'], 'not an option of the climate task'),
+        (['train', 'cosmology', '--surface-noise', '0.01'],
+         'not an option of the cosmology task'),
     ]
     (tmp_path / 'empty').mkdir()
     for argv, message in cases:
