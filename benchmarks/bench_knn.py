@@ -9,7 +9,8 @@ baseline measured in the same run.
 
 Baseline "ckdtree": scipy cKDTree query (k+1, all cores) + the usual PyG
 symmetrisation (torch_geometric.utils.to_undirected) + Gaussian weights:
-what one writes without pyg_sphere. "ckdtree-query" is the bare query alone.
+what one writes without pyg_sphere. "ckdtree-query" is the bare query alone. SphereKNNGraph runs with
+cache=False: this times the build (bench_scale.py times the disk cache).
 """
 import argparse
 import json
@@ -34,7 +35,7 @@ def run_case(impl: str, nside: int, k: int) -> dict:
     t0 = time.perf_counter()
     if impl == 'pyg_sphere':
         from pyg_sphere.transforms import SphereKNNGraph
-        out = SphereKNNGraph(k=k)(data)
+        out = SphereKNNGraph(k=k, cache=False)(data)  # the build, not the disk cache
         edges = out.edge_index.size(1)
     else:
         from scipy.spatial import cKDTree

@@ -2,9 +2,10 @@
 
 Each HEALPix base face is an ``nside x nside`` grid of pixels indexed by
 ``(x, y)`` (``healpy.pix2xyf``). The k nearest neighbours of a pixel lie in a
-small window of its face, so the search is a handful of shifted, vectorised
-array operations instead of a tree. Pixels whose window leaves the face (or,
-on a partial sky, touches a missing pixel) are answered by a k-d tree.
+small window of its face, so the search is one compiled pass over the face
+images (:func:`pyg_sphere.graph._kernels.window_knn`) instead of a tree.
+Pixels whose window leaves the face (or, on a partial sky, touches a missing
+pixel) are answered by a k-d tree.
 
 The window radius for each k is the smallest that reproduces an exact
 k-d-tree search at nside 32 to 256 (checked in the test-suite); it is not a
@@ -32,19 +33,12 @@ def window_radius(k: int) -> int:
     raise ValueError(f'no window radius for k={k} (max {MAX_FAST_K})')
 
 
-def _near_missing(present: torch.Tensor, radius: int, nside: int, full: bool) -> torch.Tensor:
-    """[12, nside, nside] mask of pixels with a missing pixel within ``radius``
-    (Chebyshev distance on the face grid); ``present`` is the padded image."""
-    if full:  # only the face edges are missing
-        near = torch.ones(12, nside, nside, dtype=torch.bool)
-        if nside > 2 * radius:
-            near[:, radius:nside - radius, radius:nside - radius] = False
-        return near
-    pad = (present.size(-1) - nside) // 2
-    missing = (~present).to(torch.float32)[:, None]
-    near = torch.nn.functional.max_pool2d(missing, kernel_size=2 * radius + 1, stride=1,
-                                          padding=radius)
-    return near[:, 0, pad:pad + nside, pad:pad + nside] > 0
+def _edge_band(nside: int, width: int) -> torch.Tensor:
+    """[12, nside, nside] mask of the pixels within ``width`` of a face edge."""
+    band = torch.ones(12, nside, nside, dtype=torch.bool)
+    if nside > 2 * width:
+        band[:, width:nside - width, width:nside - width] = False
+    return band
 
 
 def healpix_knn(pos: torch.Tensor, nside: int, nest: bool, k: int,
@@ -62,94 +56,56 @@ def healpix_knn(pos: torch.Tensor, nside: int, nest: bool, k: int,
             skips coincident points (the query itself).
 
     Returns:
-        ``(nbr, chord2)``: [n, k] int64 neighbour rows and squared chordal
-        distances (dtype of ``pos``), nearest first.
+        ``(nbr, chord2)``: [n, k] neighbour rows (int32 when ``n`` allows,
+        else int64) and squared chordal distances (dtype of ``pos``; float64
+        for other dtypes), nearest first.
     """
+    from . import _kernels
     n = pos.size(0)
     r = window_radius(k)
     side = nside + 2 * r
-    rows = np.arange(n) if ipix is None else np.asarray(ipix)
-    x, y, f = hp.pix2xyf(nside, rows, nest=nest)
+    # (large buffers come from torch: its 4 KiB pages fault in faster than
+    # numpy's transparent huge pages on virtual machines)
+    index_dtype = torch.int32 if n < 2**31 - 1 else torch.int64
+    rows = (torch.arange(n) if ipix is None else torch.as_tensor(ipix, dtype=torch.int64)).numpy()
     # image of row indices, -1 outside the face or missing
-    img = torch.full((12, side, side), -1, dtype=torch.int64)
-    img[torch.from_numpy(f), torch.from_numpy(y + r), torch.from_numpy(x + r)] = \
-        torch.arange(n)
-    inner_img = img[:, r:r + nside, r:r + nside]
-    present = img >= 0
+    img = torch.full((12, side, side), -1, dtype=index_dtype).numpy()
     # renormalise: the dot-product form 2 - 2 p.q assumes exact unit vectors,
     # and float32 positions are off by ~1e-7, which is 10 % of a squared
     # neighbour distance at nside 1024
-    pos64 = pos.detach().to(torch.float64)
+    pos64 = pos.detach().cpu().to(torch.float64)
     pos64 = pos64 / pos64.norm(dim=1, keepdim=True)
-    # planar layout [12, 3, side, side]; the zero vector where there is no
-    # pixel: its dot product 0 never beats a neighbour's (close to 1).
-    planes = torch.zeros((12, 3, side, side), dtype=torch.float64)
-    if ipix is None:
-        planes[:, :, r:r + nside, r:r + nside] = pos64[inner_img].permute(0, 3, 1, 2)
-    else:
-        planes.permute(0, 2, 3, 1)[present] = pos64[img[present]]
-    # rows whose window holds a missing pixel (face edge or hole)
-    incomplete = _near_missing(present, r, nside, full=ipix is None)
-
-    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)
-               if (dy, dx) != (0, 0)]
-    m = len(offsets)
-    flat_off = torch.tensor([dy * side + dx for dy, dx in offsets])
-    centre = ((torch.arange(nside) + r)[:, None] * side +
-              (torch.arange(nside) + r)[None, :]).reshape(-1, 1)
+    # nearest offsets first: fewer insertions into the running top k
+    offsets = sorted(((dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)
+                      if (dy, dx) != (0, 0)), key=lambda o: (o[0] ** 2 + o[1] ** 2, o))
+    dy = np.array([o[0] for o in offsets], dtype=np.int64)
+    dx = np.array([o[1] for o in offsets], dtype=np.int64)
 
     out_dtype = pos.dtype if pos.dtype in (torch.float32, torch.float64) else torch.float64
-    nbr = torch.empty(n, k, dtype=torch.int64)
+    nbr = torch.empty(n, k, dtype=index_dtype)
     chord2 = torch.empty(n, k, dtype=out_dtype)
-    fallback = torch.zeros(n, dtype=torch.bool)
-    # Faces are processed in groups of about 2**20 pixels: each elementwise op
-    # then has enough work to amortise a parallel region (tiny ops are slow
-    # when the cores are shared with other processes).
-    per_group = max(1, min(12, (1 << 20) // (nside * nside)))
-    faces = torch.unique(torch.from_numpy(f)).tolist()
-    groups = [faces[i:i + per_group] for i in range(0, len(faces), per_group)]
-    npf = nside * nside
-    for group in groups:
-        g = torch.tensor(group)
-        c = len(group)
-        p = planes[g]  # [c, 3, side, side] (a copy; contiguous)
-        inner = p[:, :, r:r + nside, r:r + nside]
-        dist = torch.empty(m, c, nside, nside, dtype=torch.float64)
-        # dot products (float64: 1 - dot keeps ~1e-10 relative accuracy
-        # at nside 1024); nearest = largest dot
-        for o, (dy, dx) in enumerate(offsets):
-            d = dist[o]
-            shifted = p[:, :, r + dy:r + dy + nside, r + dx:r + dx + nside]
-            torch.mul(inner[:, 0], shifted[:, 0], out=d)
-            d.addcmul_(inner[:, 1], shifted[:, 1])
-            d.addcmul_(inner[:, 2], shifted[:, 2])
-        dist_t = dist.view(m, c * npf).t().contiguous()
-        del dist
-        val, arg = dist_t.topk(k, dim=1, largest=True, sorted=True)
-        del dist_t
-        lin = (centre.view(1, npf, 1) + flat_off[arg].view(c, npf, k) +
-               (torch.arange(c) * side * side).view(c, 1, 1))
-        found = img[g].reshape(-1)[lin.view(-1, k)]
-        val = val.mul_(-2.0).add_(2.0).clamp_(min=0.0).to(out_dtype)
-        dest = inner_img[g].reshape(-1)
-        near = incomplete[g].reshape(-1)
-        if ipix is not None:
-            here = dest >= 0
-            dest, found, val, near = dest[here], found[here], val[here], near[here]
-        nbr[dest] = found
-        chord2[dest] = val
-        fallback[dest] = near
-    del planes
-
-    if bool(fallback.any()):
-        queries = fallback.nonzero().view(-1)
+    fallback = torch.zeros(n, dtype=torch.bool).numpy()
+    with _kernels.LOCK:
+        _kernels.set_threads(torch.get_num_threads())
+        if nest:
+            _kernels.nest_image(rows, nside, r, img)
+        else:
+            x, y, f = hp.pix2xyf(nside, rows, nest=False)
+            _kernels.xyf_image(x, y, f, r, img)
+            del x, y, f
+        _kernels.window_knn(img, pos64.numpy(), r, dy, dx, nbr.numpy(), chord2.numpy(),
+                            fallback)
+    del rows
+    if fallback.any():
+        queries = torch.from_numpy(np.flatnonzero(fallback))
         if ipix is None:
             # full sky: neighbours of a pixel near a face edge are near an
             # edge too (within 2r of it), so a tree on that band suffices.
-            cand = inner_img[_near_missing(present, 2 * r, nside, full=True)]
+            inner = torch.from_numpy(img[:, r:r + nside, r:r + nside]).long()
+            cand = inner[_edge_band(nside, 2 * r)]
         else:
             cand = torch.arange(n)  # partial sky: holes may be wide; search all
         idx, d2 = tree_knn(pos64[cand].numpy(), pos64[queries].numpy(), k)
-        nbr[queries] = cand[torch.from_numpy(idx)]
+        nbr[queries] = cand[torch.from_numpy(idx)].to(nbr.dtype)
         chord2[queries] = torch.from_numpy(d2).to(out_dtype)
     return nbr, chord2

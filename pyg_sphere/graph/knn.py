@@ -7,7 +7,6 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from .._validation import check_int, check_pos
 from ._healpix_knn import MAX_FAST_K, healpix_knn
 
 # Points closer than this (chordal distance on the unit sphere) are the same
@@ -53,17 +52,10 @@ def tree_knn(points: np.ndarray, queries: np.ndarray, k: int) -> Tuple[np.ndarra
     return idx, chord2
 
 
-def knn(pos: torch.Tensor, k: int, sampling: Any = None,
-        ipix: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Directed k nearest neighbours on the sphere.
-
-    Uses the HEALPix face-grid search when ``sampling`` is a HEALPix
-    descriptor (full or partial sky), a k-d tree otherwise.
-
-    Returns ``(nbr [n, k] int64, chord2 [n, k])``, nearest first, where
-    ``chord2`` is the squared chordal distance (dtype of ``pos``; computed in
-    float64).
-    """
+def knn_table(pos: torch.Tensor, k: int, sampling: Any = None,
+              ipix: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`knn` with the neighbour table in int32 when the HEALPix search
+    made it (half the memory of int64 at 10^7 pixels)."""
     n = pos.size(0)
     if k >= n:
         raise ValueError(f"Expected 'k' to be smaller than the number of nodes ({n}) "
@@ -79,42 +71,19 @@ def knn(pos: torch.Tensor, k: int, sampling: Any = None,
     return torch.from_numpy(idx), torch.from_numpy(chord2).to(pos.dtype)
 
 
-def _is_mutual(nbr: torch.Tensor, value: torch.Tensor, sorted_knn: bool) -> torch.Tensor:
-    """[n, k] mask: is i among the neighbours of j = nbr[i, a]?"""
-    n, k = nbr.shape
-    rows = torch.arange(n)
-    small = torch.int32 if n < 2**31 - 1 else torch.int64
-    mutual = torch.empty(n, k, dtype=torch.bool)
-    if sorted_knn:
-        # In an exact kNN table, i is among the k nearest of j iff it is
-        # closer to j than j's k-th neighbour; only (near-)ties at that
-        # distance need the explicit look-up below.
-        kth = value[:, -1]
-        rtol = 1e-9 if value.dtype == torch.float64 else 1e-5
-        step = 1 << 22
-        unsure_rows, unsure_cols = [], []
-        for s in range(0, n, step):
-            v = value[s:s + step]
-            kj = kth[nbr[s:s + step]]
-            mutual[s:s + step] = v < kj * (1 - rtol)
-            unsure = (v <= kj * (1 + rtol)) & ~mutual[s:s + step]
-            idx = unsure.nonzero()
-            unsure_rows.append(idx[:, 0] + s)
-            unsure_cols.append(idx[:, 1])
-        r = torch.cat(unsure_rows)
-        c = torch.cat(unsure_cols)
-        if r.numel():
-            mutual[r, c] = (nbr[nbr[r, c]] == r[:, None]).any(dim=-1)
-        return mutual
-    # general table: compare with all k neighbours of j (chunked [c, k, k],
-    # int32 when it fits: half the memory traffic)
-    table = nbr.to(small)
-    rows_s = rows.to(small)
-    step = max(1, (1 << 23) // (k * k))
-    for s in range(0, n, step):
-        mutual[s:s + step] = (table[table[s:s + step]] ==
-                              rows_s[s:s + step, None, None]).any(dim=-1)
-    return mutual
+def knn(pos: torch.Tensor, k: int, sampling: Any = None,
+        ipix: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Directed k nearest neighbours on the sphere.
+
+    Uses the HEALPix face-grid search when ``sampling`` is a HEALPix
+    descriptor (full or partial sky), a k-d tree otherwise.
+
+    Returns ``(nbr [n, k] int64, chord2 [n, k])``, nearest first, where
+    ``chord2`` is the squared chordal distance (dtype of ``pos``; computed in
+    float64).
+    """
+    nbr, chord2 = knn_table(pos, k, sampling, ipix)
+    return nbr.long(), chord2
 
 
 def symmetrize(nbr: torch.Tensor, value: torch.Tensor,
@@ -123,54 +92,40 @@ def symmetrize(nbr: torch.Tensor, value: torch.Tensor,
 
     Node ``i`` is joined to ``j`` if ``j`` is among the k nearest of ``i`` or
     ``i`` among those of ``j``. Each undirected edge appears once in each
-    direction, rows sorted (CSR order).
+    direction, rows sorted (CSR order): row ``i`` holds its ``k`` neighbours
+    in table order, then the nodes ``j`` (increasing) that have ``i`` among
+    their neighbours but are not among those of ``i``.
 
     Args:
-        nbr: [n, k] neighbour table.
+        nbr: [n, k] neighbour table (int32 or int64).
         value: [n, k] per-edge values (e.g. distances), symmetric in (i, j).
-        sorted_knn: :obj:`True` if ``nbr`` is an exact kNN table, each row
-            sorted nearest first and ``value`` increasing with distance (as
-            :func:`knn` returns): enables an O(nk) instead of O(nk^2)
-            reciprocity test.
+        sorted_knn: unused; kept for compatibility (the reciprocity test is a
+            compiled O(nk^2) scan that is as fast as the O(nk) one was).
 
     Returns:
-        ``(edge_index [2, E], value [E])``.
+        ``(edge_index [2, E] int64, value [E])``.
     """
+    from . import _kernels
     n, k = nbr.shape
-    rows = torch.arange(n)
-    lone = (~_is_mutual(nbr, value, sorted_knn)).nonzero()
-    # edge j -> i is missing when i -> j is not reciprocated
-    extra_dst = lone[:, 0]
-    extra_src = nbr[lone[:, 0], lone[:, 1]]
-    extra_val = value[lone[:, 0], lone[:, 1]]
-    del lone
-    order = torch.sort(extra_src, stable=True).indices
-    extra_src, extra_dst, extra_val = extra_src[order], extra_dst[order], extra_val[order]
-
-    deg = torch.full((n,), k, dtype=torch.int64)
-    deg += torch.bincount(extra_src, minlength=n)
-    ptr = torch.zeros(n + 1, dtype=torch.int64)
-    torch.cumsum(deg, 0, out=ptr[1:])
-    num_edges = int(ptr[-1])
-    edge_index = torch.empty(2, num_edges, dtype=torch.int64)
-    out_val = torch.empty(num_edges, dtype=value.dtype)
-
-    # row of each edge: a running count of row starts
-    starts = edge_index[0]
-    starts.zero_()
-    starts[ptr[1:-1]] = 1
-    torch.cumsum(starts, 0, out=starts)
-    # the k directed edges of row i go to ptr[i] .. ptr[i] + k - 1
-    ar = torch.arange(k)
-    step = 1 << 20
-    for s in range(0, n, step):
-        slot = (ptr[s:min(s + step, n), None] + ar).view(-1)
-        edge_index[1, slot] = nbr[s:s + step].reshape(-1)
-        out_val[slot] = value[s:s + step].reshape(-1)
-    # the added reverse edges follow them, in order within each row
-    first = torch.searchsorted(extra_src, extra_src, right=False)
-    rank = torch.arange(extra_src.numel()) - first
-    slot = ptr[extra_src] + k + rank
-    edge_index[1, slot] = extra_dst
-    out_val[slot] = extra_val
+    table = nbr.detach().cpu().contiguous()
+    if table.dtype not in (torch.int32, torch.int64):
+        table = table.long()
+    val = value.detach().cpu().contiguous()
+    tab_np, val_np = table.numpy(), val.numpy()
+    # (torch buffers: see _healpix_knn)
+    mutual = torch.empty(n, k, dtype=torch.bool).numpy()
+    extra = torch.zeros(n, dtype=torch.int64).numpy()
+    with _kernels.LOCK:
+        _kernels.set_threads(torch.get_num_threads())
+        _kernels.reciprocated(tab_np, mutual)
+        _kernels.count_lone(tab_np, mutual, extra)
+        extra += k
+        ptr = torch.zeros(n + 1, dtype=torch.int64).numpy()
+        np.cumsum(extra, out=ptr[1:])
+        del extra
+        edge_index = torch.empty(2, int(ptr[-1]), dtype=torch.int64)
+        out_val = torch.empty(int(ptr[-1]), dtype=val.dtype)
+        ei = edge_index.numpy()
+        _kernels.fill_rows(tab_np, val_np, ptr, ei[0], ei[1], out_val.numpy())
+        _kernels.fill_lone(tab_np, val_np, mutual, ptr, ei[1], out_val.numpy())
     return edge_index, out_val

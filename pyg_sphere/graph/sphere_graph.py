@@ -8,7 +8,7 @@ import torch
 from .._validation import check_choice, check_int, check_pos, check_positive_float
 from .geometry import DISTANCES
 from .kernel_width import TABULATED_K, healpix_kernel_width, heuristic_kernel_width
-from .knn import knn, symmetrize
+from .knn import knn_table, symmetrize
 from .tuned_widths import tuned_kernel_width
 
 
@@ -61,7 +61,7 @@ def sphere_knn_graph(pos: torch.Tensor, k: int = 8, kernel_width: Optional[float
     check_choice('distance', distance, DISTANCES)
     if kernel_width is not None:
         kernel_width = check_positive_float('kernel_width', kernel_width)
-    nbr, chord2 = knn(pos, k, sampling=sampling, ipix=ipix)
+    nbr, chord2 = knn_table(pos, k, sampling=sampling, ipix=ipix)
     value = chord2
     del chord2
     if distance == 'geodesic':  # d = 2 asin(c / 2), in place: large graphs

@@ -8,7 +8,8 @@ from torch_geometric.data.datapipes import functional_transform
 from torch_geometric.transforms import BaseTransform
 
 from .._validation import check_choice, check_int, check_positive_float
-from ..graph import DISTANCES, sphere_knn_graph
+from ..graph import DISTANCES, disk_cache, sphere_knn_graph
+from ..graph.disk_cache import CacheArg
 
 #: String values of ``kernel_width``: ``'tune'`` runs
 #: :func:`pyg_sphere.metrics.tune_kernel_width` on the sampling.
@@ -54,6 +55,14 @@ class SphereKNNGraph(BaseTransform):
             ``'chordal'`` (straight line). The published widths use chordal
             distances; for neighbours both differ by less than 0.1 %.
             (default: :obj:`'geodesic'`)
+        cache (bool or str, optional): cache graphs of at least
+            :obj:`~pyg_sphere.graph.disk_cache.CACHE_MIN_NODES` nodes on disk
+            (:mod:`pyg_sphere.graph.disk_cache`), keyed by the sampling
+            descriptor, digests of ``pos`` and ``ipix``, ``k``, the kernel
+            width, ``distance``, the graph format and the library version:
+            :obj:`True` for ``pyg_sphere.utils.default_cache_dir('graphs')``
+            (``$PYG_SPHERE_CACHE`` moves it), :obj:`False` for none, or a
+            folder. Does not change the result. (default: :obj:`True`)
 
     Example:
         >>> from pyg_sphere.samplings import healpix
@@ -62,7 +71,7 @@ class SphereKNNGraph(BaseTransform):
         (2, True)
     """
     def __init__(self, k: int = 8, kernel_width: Union[float, str, None] = None,
-                 distance: str = 'geodesic') -> None:
+                 distance: str = 'geodesic', cache: CacheArg = True) -> None:
         self.k = check_int('k', k, minimum=1)
         if isinstance(kernel_width, str):
             self.kernel_width = check_choice('kernel_width', kernel_width, KERNEL_WIDTH_MODES)
@@ -70,6 +79,7 @@ class SphereKNNGraph(BaseTransform):
             self.kernel_width = (None if kernel_width is None else
                                  check_positive_float('kernel_width', kernel_width))
         self.distance = check_choice('distance', distance, DISTANCES)
+        self.cache = disk_cache.check_cache(cache)
         self._tuned: Dict[tuple, float] = {}
 
     def _tuned_width(self, data: Data) -> float:
@@ -90,9 +100,30 @@ class SphereKNNGraph(BaseTransform):
             raise ValueError("Expected 'data.pos' to hold the [n, 3] unit vectors of a "
                              "sampling (got None)")
         width = self._tuned_width(data) if self.kernel_width == 'tune' else self.kernel_width
-        edge_index, edge_weight, t = sphere_knn_graph(
-            data.pos, self.k, kernel_width=width, distance=self.distance,
-            sampling=getattr(data, 'sampling', None), ipix=getattr(data, 'ipix', None))
+        sampling, ipix = getattr(data, 'sampling', None), getattr(data, 'ipix', None)
+        disk = None
+        if data.pos.size(0) >= disk_cache.CACHE_MIN_NODES:
+            disk = disk_cache.resolve_cache(self.cache)
+        params = entry = None
+        if disk is not None:
+            params = disk_cache.entry_params(
+                'knn_graph', sampling=disk_cache.sampling_json(sampling),
+                num_nodes=data.pos.size(0), dtype=str(data.pos.dtype),
+                pos=disk_cache.digest(data.pos), ipix=disk_cache.digest(ipix), k=self.k,
+                kernel_width=width, distance=self.distance)
+            entry = disk_cache.load(disk, 'knn_graph', params)
+        if entry is not None:
+            graph = entry.open()
+            edge_index, edge_weight = graph['edge_index'], graph['edge_weight']
+            t = entry.meta['kernel_width']
+        else:
+            edge_index, edge_weight, t = sphere_knn_graph(
+                data.pos, self.k, kernel_width=width, distance=self.distance,
+                sampling=sampling, ipix=ipix)
+            if disk is not None:
+                disk_cache.store(disk, 'knn_graph', params,
+                                 {'edge_index': edge_index, 'edge_weight': edge_weight},
+                                 {'kernel_width': t})
         data.edge_index = edge_index
         data.edge_weight = edge_weight
         data.kernel_width = t

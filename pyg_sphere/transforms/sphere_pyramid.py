@@ -6,7 +6,7 @@ import numbers
 import re
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, Hashable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Hashable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -16,7 +16,9 @@ from torch_geometric.transforms import BaseTransform
 
 from .._validation import check_choice, check_int, check_positive_float
 from ..data import DROPPED, SphereData
-from ..graph import DISTANCES, NORMALIZATIONS, lambda_max, sphere_knn_graph
+from ..graph import (DISTANCES, LAMBDA_MAX_METHODS, LANCZOS_MARGIN, LANCZOS_STEPS,
+                     NORMALIZATIONS, disk_cache, lambda_max, sphere_knn_graph)
+from ..graph.disk_cache import CacheArg
 from ..samplings._base import SphereSampling
 from ..samplings.coarsen import coarsen
 
@@ -30,7 +32,8 @@ _IDENTIFYING = ('healpix', 'icosahedral', 'equiangular', 'gauss_legendre', 'cube
 _PYRAMID_KEY = re.compile(r'(edge_index|edge_weight|cluster|num_nodes|lambda_max|pos|sampling|'
                           r'ipix|num_dropped)_[1-9][0-9]*')
 
-_CACHE: 'OrderedDict[Hashable, Tuple[Tensor, Dict[str, Any]]]' = OrderedDict()
+#: key -> (pos, factory of fresh attribute dicts)
+_CACHE: 'OrderedDict[Hashable, Tuple[Tensor, Callable[[], Dict[str, Any]]]]' = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _MISMATCH = object()
 
@@ -57,7 +60,10 @@ class SpherePyramid(BaseTransform):
         w_{ij} = \exp\left(-\frac{d_{ij}^2}{4 t_l}\right),
 
     and the largest eigenvalue of its Laplacian
-    (:func:`~pyg_sphere.graph.lambda_max`, no safety margin). The output is a
+    (:func:`~pyg_sphere.graph.lambda_max` with ``lambda_max_method``; by
+    default the Lanczos upper estimate, within
+    :obj:`~pyg_sphere.graph.LANCZOS_MARGIN` above the eigenvalue, exact for
+    levels of at most :obj:`~pyg_sphere.graph.DENSE_MAX_NODES` nodes). The output is a
     :class:`~pyg_sphere.data.SphereData` (which batches every level
     correctly) with
 
@@ -76,6 +82,14 @@ class SpherePyramid(BaseTransform):
     digest of ``ipix`` / ``pos`` for partial skies and arbitrary points; a hit
     is used only if its ``pos`` equals the input's. Every call returns fresh
     copies of the cached tensors, so modifying them in place is safe.
+
+    Pyramids of at least :obj:`~pyg_sphere.graph.disk_cache.CACHE_MIN_NODES`
+    pixels are also cached on disk (:mod:`pyg_sphere.graph.disk_cache`;
+    ``$PYG_SPHERE_CACHE/graphs`` by default), keyed by every argument above,
+    the sampling descriptor, digests of ``pos`` and ``ipix``, the graph
+    format and the library version; a later process loads them instead of
+    building (the tensors are then copy-on-write maps of the checksummed
+    cache files). A corrupted or stale entry is rebuilt.
 
     Args:
         levels (int): number of coarser levels, at least 0.
@@ -96,6 +110,15 @@ class SpherePyramid(BaseTransform):
             ``'geodesic'`` or ``'chordal'``. (default: ``'geodesic'``)
         coarse_pos (bool, optional): attach ``pos_{l}`` for the coarse
             levels. (default: :obj:`True`)
+        lambda_max_method (str, optional): how ``lambda_max`` is computed, one
+            of :obj:`~pyg_sphere.graph.LAMBDA_MAX_METHODS`: ``'lanczos'``
+            (a tight upper estimate, about 20 passes over the edges),
+            ``'eigsh'`` (ARPACK to 1e-6, hundreds of passes) or ``'bound'``
+            (2 for normalized Laplacians). (default: ``'lanczos'``)
+        cache (bool or str, optional): the on-disk cache: :obj:`True` for
+            ``pyg_sphere.utils.default_cache_dir('graphs')``, :obj:`False`
+            for none, or a folder. Does not change the result.
+            (default: :obj:`True`)
 
     Example:
         >>> from pyg_sphere.samplings import healpix
@@ -108,7 +131,8 @@ class SpherePyramid(BaseTransform):
     def __init__(self, levels: int, k: int = 8, factor: int = 2,
                  kernel_width: Optional[Union[float, Sequence[float]]] = None,
                  normalization: Optional[str] = 'sym', distance: str = 'geodesic',
-                 coarse_pos: bool = True):
+                 coarse_pos: bool = True, lambda_max_method: str = 'lanczos',
+                 cache: CacheArg = True):
         self.levels = check_int('levels', levels, minimum=0)
         self.k = check_int('k', k, minimum=1)
         self.factor = check_int('factor', factor, minimum=2)
@@ -127,6 +151,9 @@ class SpherePyramid(BaseTransform):
                                  f"{self.levels + 1} values, one per level (got {len(widths)})")
             kernel_width = tuple(check_positive_float('kernel_width', w) for w in widths)
         self.kernel_width = kernel_width
+        self.lambda_max_method = check_choice('lambda_max_method', lambda_max_method,
+                                              LAMBDA_MAX_METHODS)
+        self.cache = disk_cache.check_cache(cache)
 
     def _width(self, level: int) -> Optional[float]:
         if self.kernel_width is None:
@@ -137,7 +164,7 @@ class SpherePyramid(BaseTransform):
 
     def _args(self) -> tuple:
         return (self.levels, self.k, self.factor, self.kernel_width, self.normalization,
-                self.distance, self.coarse_pos)
+                self.distance, self.coarse_pos, self.lambda_max_method)
 
     def _key(self, data: Data, pos: Tensor, by_pos: bool) -> tuple:
         sampling = getattr(data, 'sampling', None)
@@ -156,28 +183,83 @@ class SpherePyramid(BaseTransform):
             raise ValueError(f"Expected 'data.pos' to be a tensor of shape [n, 3] (got {got})")
         pos_cpu = pos.detach().cpu()
         key = self._key(data, pos_cpu, by_pos=False)
-        attrs = _cache_get(key, pos_cpu)
-        if attrs is _MISMATCH:
+        factory = _cache_get(key, pos_cpu)
+        if factory is _MISMATCH:
             # same descriptor, other points (e.g. rotated): key on the points
             key = self._key(data, pos_cpu, by_pos=True)
-            attrs = _cache_get(key, pos_cpu)
-        if attrs is None or attrs is _MISMATCH:
-            attrs = self._build(data, pos_cpu)
-            _cache_put(key, pos_cpu.clone(), attrs)
+            factory = _cache_get(key, pos_cpu)
+        attrs = None
+        if factory is not None and factory is not _MISMATCH:
+            try:
+                attrs = factory()
+            except (OSError, ValueError):  # a cache file went missing: rebuild
+                attrs = None
+        if attrs is None:
+            attrs, factory = self._load_or_build(data, pos_cpu)
+            _cache_put(key, pos_cpu.clone(), factory)
 
         out = SphereData()
         for name, value in data:
             if _PYRAMID_KEY.fullmatch(name) is None:
                 out[name] = value
         for name, value in attrs.items():
-            if isinstance(value, Tensor):
-                value = value.to(pos.device, copy=True)
+            if isinstance(value, Tensor) and value.device != pos.device:
+                value = value.to(pos.device)
             out[name] = value
         return out
 
+    def _disk_params(self, data: Data, pos: Tensor) -> Dict[str, Any]:
+        width = self.kernel_width
+        return disk_cache.entry_params(
+            'pyramid', sampling=disk_cache.sampling_json(getattr(data, 'sampling', None)),
+            num_nodes=pos.size(0), dtype=str(pos.dtype), pos=disk_cache.digest(pos),
+            ipix=disk_cache.digest(getattr(data, 'ipix', None)), levels=self.levels, k=self.k,
+            factor=self.factor, kernel_width=list(width) if isinstance(width, tuple) else width,
+            normalization=self.normalization, distance=self.distance,
+            coarse_pos=self.coarse_pos, lambda_max_method=self.lambda_max_method,
+            lanczos=[LANCZOS_STEPS, LANCZOS_MARGIN])
+
+    def _load_or_build(self, data: Data, pos: Tensor
+                       ) -> Tuple[Dict[str, Any], Callable[[], Dict[str, Any]]]:
+        """The pyramid's attributes and a factory of fresh copies of them."""
+        disk = (disk_cache.resolve_cache(self.cache)
+                if pos.size(0) >= disk_cache.CACHE_MIN_NODES else None)
+        params = self._disk_params(data, pos) if disk is not None else None
+        if disk is not None:
+            entry = disk_cache.load(disk, 'pyramid', params)
+            if entry is not None:
+                try:
+                    return _from_entry(entry), lambda: _from_entry(entry)
+                except (OSError, ValueError):
+                    pass
+        if disk is not None:
+            # the arrays go to disk level by level while the next is built
+            with disk_cache.Writer(disk, 'pyramid', params) as writer:
+                attrs = self._build(data, pos, sink=writer.add)
+                scalars = {k: v for k, v in attrs.items()
+                           if not isinstance(v, Tensor) and not k.startswith('sampling')}
+                samplings = {k: disk_cache.sampling_json(v) for k, v in attrs.items()
+                             if k.startswith('sampling')}
+                entry = writer.finish({'scalars': scalars, 'samplings': samplings})
+            if entry is not None:
+                return attrs, lambda: _from_entry(entry)
+        else:
+            attrs = self._build(data, pos)
+        kept = {k: v.clone() if isinstance(v, Tensor) else v for k, v in attrs.items()}
+        return attrs, lambda: {k: v.clone() if isinstance(v, Tensor) else v
+                               for k, v in kept.items()}
+
     @torch.no_grad()
-    def _build(self, data: Data, pos: Tensor) -> Dict[str, Any]:
+    def _build(self, data: Data, pos: Tensor,
+               sink: Optional[Callable[[str, Tensor], None]] = None) -> Dict[str, Any]:
+        """The pyramid's attributes; ``sink(name, tensor)`` gets each tensor
+        as soon as it is final."""
         attrs: Dict[str, Any] = {}
+
+        def emit(name: str, value: Any) -> None:
+            attrs[name] = value
+            if sink is not None and isinstance(value, Tensor):
+                sink(name, value)
         level = Data(pos=pos, sampling=getattr(data, 'sampling', None))
         level.num_nodes = pos.size(0)
         ipix = getattr(data, 'ipix', None)
@@ -193,27 +275,28 @@ class SpherePyramid(BaseTransform):
                 edge_index, edge_weight, _ = sphere_knn_graph(
                     level.pos, k, kernel_width=self._width(lvl), distance=self.distance,
                     sampling=sampling, ipix=getattr(level, 'ipix', None))
-                lam = lambda_max(edge_index, edge_weight, n, self.normalization)
+                lam = lambda_max(edge_index, edge_weight, n, self.normalization,
+                                 method=self.lambda_max_method, symmetric=True)
             else:
                 edge_index = torch.empty(2, 0, dtype=torch.long)
                 edge_weight = torch.empty(0, dtype=pos.dtype)
                 lam = 0.0
-            attrs['edge_index' + suffix] = edge_index
-            attrs['edge_weight' + suffix] = edge_weight
-            attrs['lambda_max' + suffix] = float(lam)
+            emit('edge_index' + suffix, edge_index)
+            emit('edge_weight' + suffix, edge_weight)
+            emit('lambda_max' + suffix, float(lam))
             if lvl == self.levels:
                 break
             coarse, cluster = coarsen(level, self.factor)
             nxt = f'_{lvl + 1}'
-            attrs['num_nodes' + nxt] = coarse.num_nodes
-            attrs['cluster' + nxt] = torch.where(cluster < 0, DROPPED, cluster)
-            attrs['sampling' + nxt] = coarse.sampling
+            emit('num_nodes' + nxt, coarse.num_nodes)
+            emit('cluster' + nxt, torch.where(cluster < 0, DROPPED, cluster))
+            emit('sampling' + nxt, coarse.sampling)
             if self.coarse_pos:
-                attrs['pos' + nxt] = coarse.pos
+                emit('pos' + nxt, coarse.pos)
             if getattr(coarse, 'ipix', None) is not None:
-                attrs['ipix' + nxt] = coarse.ipix
+                emit('ipix' + nxt, coarse.ipix)
             if getattr(coarse, 'num_dropped', None) is not None:
-                attrs['num_dropped' + nxt] = coarse.num_dropped
+                emit('num_dropped' + nxt, coarse.num_dropped)
             level = coarse
         return attrs
 
@@ -233,25 +316,34 @@ class SpherePyramid(BaseTransform):
         return (f'{self.__class__.__name__}(levels={self.levels}, k={self.k}, '
                 f'factor={self.factor}, kernel_width={self.kernel_width}, '
                 f'normalization={self.normalization}, distance={self.distance}, '
-                f'coarse_pos={self.coarse_pos})')
+                f'coarse_pos={self.coarse_pos}, lambda_max_method={self.lambda_max_method})')
+
+
+def _from_entry(entry: 'disk_cache.Entry') -> Dict[str, Any]:
+    attrs: Dict[str, Any] = dict(entry.open())
+    attrs.update(entry.meta['scalars'])
+    for name, value in entry.meta['samplings'].items():
+        attrs[name] = disk_cache.sampling_from_json(value)
+    return attrs
 
 
 def _cache_get(key: Hashable, pos: Tensor) -> Any:
-    """The cached attributes, None if absent, _MISMATCH if cached for other points."""
+    """The factory of the cached attributes, None if absent, _MISMATCH if
+    cached for other points."""
     with _CACHE_LOCK:
         entry = _CACHE.get(key)
         if entry is None:
             return None
-        cached_pos, attrs = entry
+        cached_pos, factory = entry
         if cached_pos.shape != pos.shape or not torch.equal(cached_pos, pos):
             return _MISMATCH
         _CACHE.move_to_end(key)
-        return attrs
+        return factory
 
 
-def _cache_put(key: Hashable, pos: Tensor, attrs: Dict[str, Any]) -> None:
+def _cache_put(key: Hashable, pos: Tensor, factory: Callable[[], Dict[str, Any]]) -> None:
     with _CACHE_LOCK:
-        _CACHE[key] = (pos, attrs)
+        _CACHE[key] = (pos, factory)
         _CACHE.move_to_end(key)
         while len(_CACHE) > PYRAMID_CACHE_SIZE:
             _CACHE.popitem(last=False)

@@ -55,16 +55,32 @@ def test_healpix_ring_non_power_of_two():
     np.testing.assert_allclose(chord2.sqrt().numpy(), tree_distances(data.pos, 8), atol=1e-12)
 
 
-@pytest.mark.parametrize('nest', [True, False])
-def test_healpix_partial_sky_matches_tree(nest):
-    nside = 64
+@pytest.mark.parametrize('nest,nside,k', [(True, 64, 8), (False, 64, 8), (True, 64, 20),
+                                          (False, 128, 40), (True, 128, 60)])
+def test_healpix_partial_sky_matches_tree(nest, nside, k):
     rng = np.random.default_rng(0)
     disc = hp.query_disc(nside, [1.0, 0.3, 0.2], 1.2, nest=nest)
     holes = hp.query_disc(nside, [1.0, 0.3, 0.2], 0.2, nest=nest)
     ipix = rng.permutation(np.setdiff1d(disc, holes))
     data = healpix(nside, nest=nest, indexes=ipix, dtype=torch.float64)
-    _, chord2 = knn(data.pos, 8, data.sampling, data.ipix)
-    np.testing.assert_allclose(chord2.sqrt().numpy(), tree_distances(data.pos, 8), atol=1e-12)
+    _, chord2 = knn(data.pos, k, data.sampling, data.ipix)
+    np.testing.assert_allclose(chord2.sqrt().numpy(), tree_distances(data.pos, k), atol=1e-12)
+
+
+def test_equal_distances_are_ordered_by_row():
+    # HEALPix has exactly equidistant neighbours (mirror images across the
+    # equator or a meridian); the table orders them by row, whatever the
+    # order in which the search meets them
+    data = healpix(64, dtype=torch.float64)
+    nbr, chord2 = knn(data.pos, 20, data.sampling)
+    assert bool((chord2.diff(dim=1) >= 0).all())
+    tied = chord2.diff(dim=1) == 0
+    assert int(tied.sum()) > 1000  # the case occurs
+    # rows the face-grid search answered (not within 3 pixels of a face edge)
+    x, y, _ = hp.pix2xyf(64, np.arange(data.num_nodes), nest=True)
+    inner = torch.from_numpy((np.minimum(x, y) >= 3) & (np.maximum(x, y) < 61))
+    step = nbr.diff(dim=1)
+    assert bool((step[tied & inner[:, None]] > 0).all())
 
 
 def test_knn_agrees_with_healpy_neighbours_in_equatorial_belt():
@@ -96,11 +112,20 @@ def test_symmetrize_equals_to_undirected():
     value = value + value.t()
     val = value[torch.arange(n)[:, None], nbr]
     edge_index, out = symmetrize(nbr, val)
+    edge_index32, out32 = symmetrize(nbr.int(), val)
+    assert torch.equal(edge_index, edge_index32) and torch.equal(out, out32)
+    assert edge_index32.dtype == torch.long
     directed = torch.stack([torch.arange(n).repeat_interleave(k), nbr.reshape(-1)])
     ref = to_undirected(directed, num_nodes=n)
     assert sorted(map(tuple, edge_index.t().tolist())) == sorted(map(tuple, ref.t().tolist()))
     assert bool((edge_index[0].diff() >= 0).all())
     torch.testing.assert_close(out, value[edge_index[0], edge_index[1]])
+    # row i: its k neighbours in table order, then the added reverse edges by source
+    for i in range(n):
+        row = edge_index[1, edge_index[0] == i].tolist()
+        assert row[:k] == nbr[i].tolist()
+        assert row[k:] == sorted(j for j in range(n) if i in nbr[j].tolist()
+                                 and j not in nbr[i].tolist())
 
 
 def test_sphere_knn_graph_symmetric_connected_weights():

@@ -1,4 +1,6 @@
 """SphericalChebConv against torch_geometric.nn.ChebConv (the oracle), plus its own paths."""
+import os
+
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
@@ -358,16 +360,33 @@ def test_sparse_adjacency_inputs():
         conv(torch.randn(12, F_IN), adj_t)
 
 
-@pytest.mark.skipif(not WITH_TORCH_SPARSE, reason='torch_sparse is not installed')
-def test_torch_sparse_adjacency():
+# CI installs the optional torch-sparse (.ci/run sets PYG_SPHERE_REQUIRE_SPARSE=1), so
+# the SparseTensor path is tested there, never silently skipped.
+_SPARSE_MISSING = not WITH_TORCH_SPARSE and not os.environ.get('PYG_SPHERE_REQUIRE_SPARSE')
+
+
+@pytest.mark.skipif(_SPARSE_MISSING, reason='torch_sparse is not installed')
+@pytest.mark.parametrize('normalization', [None, 'sym', 'rw'])
+def test_torch_sparse_adjacency_matches_chebconv(normalization):
     from torch_sparse import SparseTensor
     n = 11
-    edge_index, weight = random_graph(n, 30, seed=12, directed=True)
-    conv = SphericalChebConv(F_IN, F_OUT, K=3, normalization='rw')
+    edge_index, weight = random_graph(n, 30, seed=12, directed=normalization == 'rw')
+    torch.manual_seed(0)
+    ours = SphericalChebConv(F_IN, F_OUT, K=3, normalization=normalization)
+    ref = ChebConv(F_IN, F_OUT, K=3, normalization=normalization)
+    ref.load_state_dict(ours.state_dict())
     x = torch.randn(n, F_IN)
+    lam = None if normalization is None else 1.7
+    # torch_sparse's convention: adj_t[i, j] holds the edge j -> i
     adj_t = SparseTensor(row=edge_index[1], col=edge_index[0], value=weight,
                          sparse_sizes=(n, n))
-    assert_rel_close(conv(x, adj_t), conv(x, edge_index, weight), 1e-6)
+    expected = ref(x, edge_index, weight, lambda_max=lam)
+    assert_rel_close(ours(x, adj_t, lambda_max=lam), expected, 1e-5)
+    assert_rel_close(ours(x, edge_index, weight, lambda_max=lam), expected, 1e-5)
+    # dense batch of maps on the same graph
+    xb = torch.randn(3, n, F_IN)
+    assert_rel_close(ours(xb, adj_t, lambda_max=lam),
+                     torch.stack([ref(m, edge_index, weight, lambda_max=lam) for m in xb]), 1e-5)
 
 
 def test_errors():

@@ -50,9 +50,11 @@ def test_repr_names_every_output_affecting_argument():
     assert repr(SphereKNNGraph(20, 0.001, 'chordal')) == \
         "SphereKNNGraph(k=20, kernel_width=0.001, distance='chordal')"
     assert repr(SphereLaplacianLambdaMax()) == \
-        'SphereLaplacianLambdaMax(normalization=sym, margin=1.0)'
-    assert repr(SphereLaplacianLambdaMax(None, 1.02)) == \
-        'SphereLaplacianLambdaMax(normalization=None, margin=1.02)'
+        'SphereLaplacianLambdaMax(normalization=sym, margin=1.0, method=eigsh)'
+    assert repr(SphereLaplacianLambdaMax(None, 1.02, 'lanczos')) == \
+        'SphereLaplacianLambdaMax(normalization=None, margin=1.02, method=lanczos)'
+    # the cache folder does not change the graph: not in the repr
+    assert repr(SphereKNNGraph(cache=False)) == repr(SphereKNNGraph())
 
 
 def test_default_width_is_published_for_healpix():

@@ -198,11 +198,17 @@ def test_points_without_descriptor():
 def test_repr_and_errors():
     assert repr(SpherePyramid(2)) == (
         'SpherePyramid(levels=2, k=8, factor=2, kernel_width=None, normalization=sym, '
-        'distance=geodesic, coarse_pos=True)')
+        'distance=geodesic, coarse_pos=True, lambda_max_method=lanczos)')
+    # (the cache folder does not change the result: not in the repr)
     assert repr(SpherePyramid(1, k=4, factor=4, kernel_width=0.5, normalization=None,
-                              distance='chordal', coarse_pos=False)) == (
+                              distance='chordal', coarse_pos=False, lambda_max_method='eigsh',
+                              cache=False)) == (
         'SpherePyramid(levels=1, k=4, factor=4, kernel_width=0.5, normalization=None, '
-        'distance=chordal, coarse_pos=False)')
+        'distance=chordal, coarse_pos=False, lambda_max_method=eigsh)')
+    with pytest.raises(ValueError, match="'lambda_max_method' to be one of"):
+        SpherePyramid(1, lambda_max_method='power')
+    with pytest.raises(ValueError, match="'cache' to be True, False or a folder"):
+        SpherePyramid(1, cache=3)
     with pytest.raises(ValueError, match="'normalization' to be one of"):
         SpherePyramid(1, normalization='lap')
     with pytest.raises(ValueError, match="'levels' to be >= 0"):

@@ -265,6 +265,8 @@ class SphericalChebConv(torch.nn.Module):
         if f_in != self.in_channels:
             raise ValueError(f"Expected x to have in_channels={self.in_channels} features in "
                              f"its last dimension (got {f_in})")
+        if not x.is_floating_point():
+            raise ValueError(f"Expected x to be a floating-point tensor (got {x.dtype})")
         check_lambda_max_number(lambda_max)
         lap = self._cached_laplacian
         dtype = compute_dtype(x.dtype)

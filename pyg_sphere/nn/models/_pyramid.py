@@ -15,7 +15,17 @@ from ...transforms import SpherePyramid
 #: Safety factor applied to the largest eigenvalue of every level's Laplacian
 #: before rescaling it to :math:`[-1, 1]`, as in DeepSphere (``lambda_max *
 #: 1.02``), so that the rescaled spectrum stays inside the Chebyshev domain.
+#: The pyramids the models build take ``lambda_max`` from the Lanczos upper
+#: estimate (:func:`pyg_sphere.graph.lambda_max`, ``method='lanczos'``: at
+#: most :obj:`~pyg_sphere.graph.LANCZOS_MARGIN` above the eigenvalue, exact
+#: for levels of at most :obj:`~pyg_sphere.graph.DENSE_MAX_NODES` nodes), so
+#: the scale used is 1.02 to 1.04 times the eigenvalue; the factor stays for
+#: pyramids built with ``lambda_max_method='eigsh'``.
 LAMBDA_MAX_MARGIN = 1.02
+
+#: Attribute marking a pyramid that :func:`model_pyramid` built for the model
+#: alone: :class:`PyramidGraph` then keeps its tensors without copying them.
+_PRIVATE = '_pyg_sphere_model_owned'
 
 
 def check_channels(channels: Any, minimum_length: int = 1) -> Tuple[int, ...]:
@@ -43,13 +53,15 @@ def _has_levels(data: Data, levels: int) -> bool:
 
 
 def model_pyramid(data: Any, levels: int, k: int, factor: int, kernel_width: Any,
-                  normalization: Optional[str], owner: str) -> Data:
+                  normalization: Optional[str], owner: str, cache: Any = True) -> Data:
     """The pyramid of ``levels`` coarser levels a model needs.
 
     ``data`` is either a sampling (a ``Data`` with ``pos``), from which the
-    pyramid is built with :class:`~pyg_sphere.transforms.SpherePyramid`, or
-    the output of a ``SpherePyramid`` with at least ``levels`` levels, used as
-    it is (its first ``levels`` levels).
+    pyramid is built with :class:`~pyg_sphere.transforms.SpherePyramid`
+    (Lanczos ``lambda_max``, on-disk cache ``cache``), or the output of a
+    ``SpherePyramid`` with at least ``levels`` levels, used as it is (its
+    first ``levels`` levels; build it with ``cache=False`` to keep a model
+    off the disk cache).
     """
     if isinstance(data, Batch) or not isinstance(data, Data):
         raise ValueError(f"Expected 'data' to be one sampling (a torch_geometric.data.Data "
@@ -65,8 +77,10 @@ def model_pyramid(data: Any, levels: int, k: int, factor: int, kernel_width: Any
                          f"levels for {owner} (got {have}); pass the sampling itself to build "
                          f"it, or use SpherePyramid(levels={levels})")
     try:
-        return SpherePyramid(levels, k=k, factor=factor, kernel_width=kernel_width,
-                             normalization=normalization)(data)
+        pyramid = SpherePyramid(levels, k=k, factor=factor, kernel_width=kernel_width,
+                                normalization=normalization, cache=cache)(data)
+        object.__setattr__(pyramid, _PRIVATE, True)  # fresh tensors no one else holds
+        return pyramid
     except ValueError as err:
         raise ValueError(f"Cannot build the pyramid of {levels} coarser levels (pooling by "
                          f"'factor'={factor}, i.e. about {factor ** 2} pixels into one) that "
@@ -81,10 +95,14 @@ class PyramidGraph(torch.nn.Module):
     ``lambda_max_{l}`` (the largest eigenvalue of its Laplacian times
     :obj:`LAMBDA_MAX_MARGIN`, float64). They move with the module (``.to``)
     but are not saved in its ``state_dict``: they are rebuilt from the sampling.
+    The tensors of a pyramid that :func:`model_pyramid` built are kept as they
+    are (no copy: at nside 1024 they are gigabytes); those of a pyramid the
+    caller passed are copied.
     """
     def __init__(self, data: Data, levels: int):
         super().__init__()
         self.levels = check_int('levels', levels, minimum=0)
+        owned = bool(data.__dict__.get(_PRIVATE, False))
         self.num_nodes: List[int] = []
         for lvl in range(levels + 1):
             sfx = '' if lvl == 0 else f'_{lvl}'
@@ -100,10 +118,11 @@ class PyramidGraph(torch.nn.Module):
             if edge_weight is None:
                 edge_weight = torch.ones(edge_index.size(1))
             self.num_nodes.append(n)
-            self.register_buffer(f'edge_index_{lvl}', edge_index.detach().long().clone(),
-                                 persistent=False)
-            self.register_buffer(f'edge_weight_{lvl}', edge_weight.detach().clone(),
-                                 persistent=False)
+            edge_index, edge_weight = edge_index.detach().long(), edge_weight.detach()
+            if not owned:
+                edge_index, edge_weight = edge_index.clone(), edge_weight.clone()
+            self.register_buffer(f'edge_index_{lvl}', edge_index, persistent=False)
+            self.register_buffer(f'edge_weight_{lvl}', edge_weight, persistent=False)
             self.register_buffer(f'lambda_max_{lvl}',
                                  torch.tensor(lam * LAMBDA_MAX_MARGIN, dtype=torch.float64),
                                  persistent=False)
