@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument('--noise-std', type=float, default=None,
                        help='cosmology: std of the white noise added to the maps '
                             '(default: 0.004)')
+    train.add_argument('--augment', default=None,
+                       help="cosmology: augmentation of the training patches, 'symmetries' "
+                            "(the 8 rotations and reflections of a patch's grid) or 'none' "
+                            "(default: symmetries for patches, none for full-sky maps)")
     train.add_argument('--rotate', default=None,
                        help="shapes: random rotations of the training, validation and test "
                             "shapes, 'none', 'z' or 'so3' (default: none; unless so3, an "

@@ -72,7 +72,7 @@ class ShapesTask(Task):
         if n < 4:
             raise TaskError(f'--n-maps: expected at least 4 shapes per class (got {n})')
         data_dir = data_dir_option(args.data_dir, folder_only=True)
-        reject_options(self.name, args, ('patch_order', 'noise_std'))
+        reject_options(self.name, args, ('patch_order', 'noise_std', 'augment'))
         return ShapesData(sampling=args.sampling, resolution=res, n_per_class=n, rotate=rotate,
                           translate=TRANSLATE, data_dir=data_dir, seed=args.seed)
 
