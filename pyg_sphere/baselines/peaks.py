@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .._validation import check_int, check_real
-from ..samplings.nested_patch import nested_patch_neighbours, patch_side
+from ..samplings.nested_patch import nested_patch_grid, patch_side
 from .statistics import as_numpy_2d
 
 #: Default peak-height bin edges, in units of the noise std: -2 to 6.
@@ -41,20 +41,24 @@ def smooth_nested(x: np.ndarray, scale: int) -> np.ndarray:
 def find_peaks(x: Any) -> np.ndarray:
     """Mask of the peaks of NESTED patches ``x`` [N, n] (or [N, n, 1]): bool
     [N, n], True where a pixel is larger than its 8 grid neighbours, all in
-    the patch."""
+    the patch (compared on the patch grid, shifted slices of the image)."""
     x = as_numpy_2d(x)
     n = x.shape[1]
-    patch_side(n)
-    nb = nested_patch_neighbours(n)
-    interior = (nb >= 0).all(axis=1)
+    side = patch_side(n)
     peaks = np.zeros(x.shape, dtype=bool)
-    idx = np.nonzero(interior)[0]
-    if idx.size:
-        centre = x[:, idx]
-        higher = np.ones_like(centre, dtype=bool)
-        for k in range(8):
-            higher &= centre > x[:, nb[idx, k]]
-        peaks[:, idx] = higher
+    if side < 3:
+        return peaks
+    grid = nested_patch_grid(n)
+    inner = grid[1:-1, 1:-1].ravel()
+    for start in range(0, x.shape[0], 512):
+        img = x[start:start + 512][:, grid]                       # [B, s, s]
+        centre = img[:, 1:-1, 1:-1]
+        higher = np.ones(centre.shape, dtype=bool)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if dx or dy:
+                    higher &= centre > img[:, 1 + dy:side - 1 + dy, 1 + dx:side - 1 + dx]
+        peaks[start:start + len(img), inner] = higher.reshape(len(img), -1)
     return peaks
 
 

@@ -94,10 +94,15 @@ def weak_lensing_baselines(train: Split, val: Split, test: Split, noise_std: flo
         hist[n_bins] = each(lambda x: histogram_features(x, edges))
     sigma = float(noise_std) if noise_std > 0 else float(xs[0].std())
     per_map = n // 12 if full_sky else n
+    per_scale: Dict[int, Features] = {}
     peaks: Dict[Any, Features] = {}
     for scales in PEAK_SCALES:
         if 4 ** max(scales) * 16 <= per_map:
-            peaks[scales] = each(lambda x: _peaks_of(x, sigma, scales, full_sky))
+            for s in scales:
+                if s not in per_scale:
+                    per_scale[s] = each(lambda x: _peaks_of(x, sigma, (s,), full_sky))
+            peaks[scales] = tuple(torch.cat([per_scale[s][i] for s in scales], dim=1)
+                                  for i in range(3))  # type: ignore[assignment]
     out = {'power_spectrum': tune_linear(ps, *ys),
            'histogram': tune_linear(hist, *ys),
            'peak_counts': tune_linear(peaks, *ys)}

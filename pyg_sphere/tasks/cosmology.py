@@ -20,6 +20,12 @@ from .._catalog import TASK_DEFAULTS, TASK_SAMPLINGS
 from ._base import Task, TaskData, TaskError, reject_options, task_cache
 from ._samplings import check_sampling, resolution_option
 
+#: The defaults of ``pyg-sphere train cosmology``: 64 maps per class at nside
+#: 128, cut into the 48 base pixels of order 2 (4,096 pixels each), where the
+#: two classes have the same power spectrum (``docs/cosmology.md``: the sweep).
+TASK_NSIDE = 128
+TASK_PATCH_ORDER = 2
+TASK_N_MAPS = 64
 #: Augmentations of the training patches (``--augment``).
 AUGMENTATIONS = ('symmetries', 'none')
 #: The default augmentation of patches (full-sky maps: none).
@@ -72,15 +78,14 @@ class CosmologyTask(Task):
         reject_options(self.name, args, ('rotate', 'data_dir'))
         sim: Dict[str, Any] = {'seed': args.seed,
                                'nside': resolution_option(args, 'healpix',
-                                                          CosmologyConfig.nside)}
-        if args.n_maps is not None:
-            sim['n_maps'] = args.n_maps
+                                                          TASK_NSIDE)}
+        sim['n_maps'] = TASK_N_MAPS if args.n_maps is None else args.n_maps
         try:
             simulation = CosmologyConfig(**sim)
         except ValueError as err:
             raise TaskError(str(err).replace("'nside'", '--nside').replace(
                 "'n_maps'", '--n-maps')) from None
-        order = DEFAULT_PATCH_ORDER if args.patch_order is None else \
+        order = TASK_PATCH_ORDER if args.patch_order is None else \
             (None if args.patch_order == 0 else args.patch_order)
         try:
             check_patch_order(order, simulation.nside)

@@ -66,3 +66,20 @@ def test_peak_arguments_are_checked():
         peak_count_features(x, 1.0, edges=[1.0, 0.0])
     with pytest.raises(ValueError, match="'n'"):
         find_peaks(np.zeros((2, 48)))
+
+
+def test_peaks_of_noise_are_the_pixels_above_their_healpix_neighbours():
+    import healpy as hp
+    nside = 16  # one base pixel of nside 16: patch 5 of the map
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, nside * nside))
+    first = 5 * nside * nside
+    mask = find_peaks(x)
+    for row, found in zip(x, mask):
+        expected = np.zeros_like(found)
+        for i in range(nside * nside):
+            nb = hp.get_all_neighbours(nside, first + i, nest=True) - first
+            if (nb >= 0).all() and (nb < nside * nside).all():
+                expected[i] = (row[i] > row[nb]).all()
+        np.testing.assert_array_equal(found, expected)
+        assert 0 < found.sum() < nside * nside / 4
