@@ -11,7 +11,7 @@ TASK_SAMPLINGS: Dict[str, Tuple[str, ...]] = {
 }
 #: task -> defaults of the shared options
 TASK_DEFAULTS: Dict[str, Dict[str, object]] = {
-    'cosmology': {'epochs': 12, 'batch_size': 16, 'lr': 2e-3, 'sampling': 'healpix', 'k': 8},
+    'cosmology': {'epochs': 6, 'batch_size': 16, 'lr': 2e-3, 'sampling': 'healpix', 'k': 8},
     'shapes': {'epochs': 15, 'batch_size': 16, 'lr': 2e-3, 'sampling': 'healpix', 'k': 8},
     'climate': {'epochs': 20, 'batch_size': 8, 'lr': 1e-3, 'sampling': 'icosahedral', 'k': 8},
 }

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                            for name, samplings in TASK_SAMPLINGS.items())
                        + f' (default: {task_defaults("sampling")})')
     train.add_argument('--nside', type=int, default=None,
-                       help=f'{RESOLUTION_HELP["nside"]} (default: cosmology 64, shapes 16, '
+                       help=f'{RESOLUTION_HELP["nside"]} (default: cosmology 128, shapes 16, '
                             f'climate 32)')
     train.add_argument('--subdivisions', type=int, default=None,
                        help=f'{RESOLUTION_HELP["subdivisions"]} (default: shapes 4, climate 5)')
@@ -62,10 +62,14 @@ def _parser() -> argparse.ArgumentParser:
                             'per class, climate training maps (default: the task default)')
     train.add_argument('--patch-order', type=int, default=None,
                        help='cosmology: HEALPix base-pixel patch order o (12 o^2 patches per '
-                            'map; 0 = full sky; default: 1)')
+                            'map; 0 = full sky; default: 2)')
     train.add_argument('--noise-std', type=float, default=None,
                        help='cosmology: std of the white noise added to the maps '
                             '(default: 0.004)')
+    train.add_argument('--augment', default=None,
+                       help="cosmology: augmentation of the training patches, 'symmetries' "
+                            "(the 8 rotations and reflections of a patch's grid) or 'none' "
+                            "(default: symmetries for patches, none for full-sky maps)")
     train.add_argument('--rotate', default=None,
                        help="shapes: random rotations of the training, validation and test "
                             "shapes, 'none', 'z' or 'so3' (default: none; unless so3, an "

@@ -5,7 +5,8 @@ from .climate import (CHANNEL_UNITS, CLIMATE_CHANNELS, CLIMATE_CLASSES, TARGET_F
                       climate_maps, generate_climate_fields)
 from .cosmology_config import COSMOLOGIES, HALOFIT_VERSIONS, CosmologyConfig
 from .lensing import compute_spectra, map_seed, pixel_window, simulate_map
-from .lensing_maps import generate_maps, load_maps
+from .degeneracy import convergence_spectrum, degenerate_sigma8, spectrum_ratio
+from .lensing_maps import cached_spectra, generate_maps, load_maps
 from .mesh_perturbation import perturb_mesh, subdivide_mesh
 from .solids import BASIC_SHAPE_CLASSES, CONFUSABLE_PAIRS, SHAPE_CLASSES, generate_shape
 
@@ -15,6 +16,10 @@ __all__ = [
     'HALOFIT_VERSIONS',
     'generate_maps',
     'load_maps',
+    'cached_spectra',
+    'degenerate_sigma8',
+    'spectrum_ratio',
+    'convergence_spectrum',
     'compute_spectra',
     'simulate_map',
     'pixel_window',

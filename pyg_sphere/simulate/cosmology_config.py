@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from .._validation import check_choice, check_int, check_real, is_power_of_two
 
 #: The two models of the paper, (Omega_m, sigma_8); class label = position.
-COSMOLOGIES: Tuple[Tuple[float, float], ...] = ((0.31, 0.82), (0.26, 0.91))
+COSMOLOGIES: Tuple[Tuple[float, float], ...] = ((0.31, 0.82), (0.26, 0.9002557))
 #: Halofit versions accepted (CAMB's names).
 HALOFIT_VERSIONS: Tuple[str, ...] = ('takahashi', 'original', 'mead2020')
 

@@ -176,3 +176,14 @@ def load_maps(config: Optional[CosmologyConfig] = None,
     (NESTED), generated first if needed (``kwargs`` go to :func:`generate_maps`)."""
     paths = generate_maps(config, root, **kwargs)
     return np.stack([np.load(p, allow_pickle=False) for p in paths])
+
+
+def cached_spectra(config: CosmologyConfig, root: Union[str, os.PathLike]
+                   ) -> List[Optional[Dict[str, np.ndarray]]]:
+    """The stage-1 spectra of each class of ``config`` from the cache ``root``
+    (:obj:`None` for a class whose entry is missing): what
+    :func:`~pyg_sphere.simulate.degeneracy.convergence_spectrum` and the
+    solver's errors are read from."""
+    cache = ArrayCache(root)
+    return [cache.load(f'spectra_c{c}', _keys(config, c)['spectra'], single=False)
+            for c in range(config.num_classes)]

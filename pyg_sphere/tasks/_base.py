@@ -101,6 +101,15 @@ class Task:
         from ..training import Classification
         return Classification()
 
+    def augment(self, config: RunConfig, data: TaskData) -> Any:
+        """The augmentation of training batches passed to
+        :func:`~pyg_sphere.training.train_model` (:obj:`None`: none)."""
+        return None
+
+    def summary_extras(self, config: RunConfig, data: TaskData) -> Dict[str, Any]:
+        """Entries the task adds to the run's summary (default: none)."""
+        return {}
+
     def baselines(self, config: RunConfig, data: TaskData, graph: Data,
                   log: Any) -> Dict[str, Any]:
         """Baselines on the same split: ``{name: value}``. A baseline that

@@ -63,7 +63,7 @@ class ClimateTask(Task):
         n = DEFAULT_TRAIN_MAPS if args.n_maps is None else args.n_maps
         if n < 4:
             raise TaskError(f'--n-maps: expected at least 4 training maps (got {n})')
-        reject_options(self.name, args, ('patch_order', 'noise_std', 'rotate', 'deform',
+        reject_options(self.name, args, ('patch_order', 'noise_std', 'rotate', 'augment', 'deform',
                                           'surface_noise', 'partial'))
         if pooling_levels(args.sampling, res, 5) < 1:
             option = 'subdivisions' if args.sampling == 'icosahedral' else 'nside'

@@ -20,6 +20,17 @@ from .._catalog import TASK_DEFAULTS, TASK_SAMPLINGS
 from ._base import Task, TaskData, TaskError, reject_options, task_cache
 from ._samplings import check_sampling, resolution_option
 
+#: The defaults of ``pyg-sphere train cosmology``: 64 maps per class at nside
+#: 128, cut into the 48 base pixels of order 2 (4,096 pixels each), where the
+#: two classes have the same power spectrum (``docs/cosmology.md``: the sweep).
+TASK_NSIDE = 128
+TASK_PATCH_ORDER = 2
+TASK_N_MAPS = 64
+#: Augmentations of the training patches (``--augment``).
+AUGMENTATIONS = ('symmetries', 'none')
+#: The default augmentation of patches (full-sky maps: none).
+DEFAULT_AUGMENT = 'symmetries'
+
 
 @dataclass(frozen=True)
 class CosmologyData:
@@ -31,18 +42,29 @@ class CosmologyData:
             (:math:`12 o^2` patches per map), :obj:`None` for full-sky maps.
         noise_std (float): std of the white noise added to the maps.
         noise_seed (int): seed of the noise of the validation and test maps.
+        augment (str): augmentation of the training patches, one of
+            :obj:`AUGMENTATIONS`: ``'symmetries'`` (each patch drawn under one
+            of the 8 symmetries of its grid, every epoch) or ``'none'``.
     """
     simulation: CosmologyConfig = field(default_factory=CosmologyConfig)
     patch_order: Optional[int] = DEFAULT_PATCH_ORDER
     noise_std: float = DEFAULT_NOISE_STD
     noise_seed: int = 0
+    augment: str = 'none'
 
     def __post_init__(self) -> None:
         check_patch_order(self.patch_order, self.simulation.nside)
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"Expected 'augment' to be one of {AUGMENTATIONS} (got "
+                             f"{self.augment!r})")
+        if self.augment == 'symmetries' and self.patch_order is None:
+            raise ValueError("Expected 'augment' 'none' for full-sky maps (the symmetries "
+                             "are those of a base-pixel patch) (got 'symmetries')")
 
     def to_dict(self) -> Dict[str, Any]:
         return {'simulation': self.simulation.to_dict(), 'patch_order': self.patch_order,
-                'noise_std': self.noise_std, 'noise_seed': self.noise_seed}
+                'noise_std': self.noise_std, 'noise_seed': self.noise_seed,
+                'augment': self.augment}
 
 
 class CosmologyTask(Task):
@@ -57,15 +79,14 @@ class CosmologyTask(Task):
                                           'partial'))
         sim: Dict[str, Any] = {'seed': args.seed,
                                'nside': resolution_option(args, 'healpix',
-                                                          CosmologyConfig.nside)}
-        if args.n_maps is not None:
-            sim['n_maps'] = args.n_maps
+                                                          TASK_NSIDE)}
+        sim['n_maps'] = TASK_N_MAPS if args.n_maps is None else args.n_maps
         try:
             simulation = CosmologyConfig(**sim)
         except ValueError as err:
             raise TaskError(str(err).replace("'nside'", '--nside').replace(
                 "'n_maps'", '--n-maps')) from None
-        order = DEFAULT_PATCH_ORDER if args.patch_order is None else \
+        order = TASK_PATCH_ORDER if args.patch_order is None else \
             (None if args.patch_order == 0 else args.patch_order)
         try:
             check_patch_order(order, simulation.nside)
@@ -82,10 +103,20 @@ class CosmologyTask(Task):
         noise = DEFAULT_NOISE_STD if args.noise_std is None else args.noise_std
         if not noise >= 0 or noise == float('inf'):
             raise TaskError(f"--noise-std: expected a finite value >= 0 (got {noise})")
-        return CosmologyData(simulation=simulation, patch_order=order, noise_std=noise)
+        augment = args.augment if getattr(args, 'augment', None) is not None else \
+            (DEFAULT_AUGMENT if order is not None else 'none')
+        if augment not in AUGMENTATIONS:
+            raise TaskError(f"--augment: expected one of {', '.join(AUGMENTATIONS)} "
+                            f"(got {augment!r})")
+        if augment == 'symmetries' and order is None:
+            raise TaskError('--augment symmetries: full-sky maps (--patch-order 0) have no '
+                            'patch symmetries; use --augment none')
+        return CosmologyData(simulation=simulation, patch_order=order, noise_std=noise,
+                             augment=augment)
 
     def data_from_dict(self, values: Dict[str, Any]) -> CosmologyData:
         values = dict(values)
+        values.setdefault('augment', 'none')  # runs made before the option
         values['simulation'] = CosmologyConfig(**values['simulation'])
         return CosmologyData(**values)
 
@@ -130,33 +161,78 @@ class CosmologyTask(Task):
         net = DeepSphere.cosmology(data=graph, k=config.k, **kwargs)
         return Standardize(net, *((scale.mean, scale.std) if scale else (0.0, 1.0)))
 
+    def augment(self, config: Any, data: TaskData) -> Any:
+        if config.data.augment != 'symmetries':
+            return None
+        from ..training import PatchSymmetries
+        return PatchSymmetries(data.train[0].size(1))
+
+    def summary_extras(self, config: Any, data: TaskData) -> Dict[str, Any]:
+        """The residual power-spectrum ratio of the classes per l band (mean
+        spectra of the simulation, with smoothing and pixel window, against
+        the error of one sample's binned spectrum) and the GLASS solver's
+        error, from the cached stage-1 spectra."""
+        from ..simulate import cached_spectra
+        from ..simulate.degeneracy import (band_edges, convergence_spectrum, noise_spectrum,
+                                           spectrum_ratio)
+        sim, order = config.data.simulation, config.data.patch_order
+        spectra = cached_spectra(sim, Path(task_cache(config, 'cosmology')) / 'raw')
+        if any(s is None for s in spectra) or len(spectra) != 2:
+            return {}
+        cls = [convergence_spectrum(s, sim.ncorr, sim.smoothing_arcmin) for s in spectra]
+        fsky = 1.0 / (12 * (order or 1) ** 2) if order else 1.0
+        ratio = spectrum_ratio(cls[0], cls[1], band_edges(sim.lmax, 8), fsky,
+                               noise_spectrum(config.data.noise_std, sim.nside))
+        out: Dict[str, Any] = {'spectrum_ratio': {
+            'edges': ratio.edges.tolist(), 'ratio': ratio.ratio.tolist(),
+            'error_one_sample': ratio.error.tolist(), 'chi2': ratio.chi2,
+            'ideal_accuracy': ratio.accuracy_bound, 'fsky': fsky}}
+        if all('solver_error' in s for s in spectra):
+            out['glass_solver'] = {
+                'max_error': max(float(s['solver_error']) for s in spectra),
+                'glass_unconverged': int(sum((~s['gls_glass_converged'] & s['gls_present'])
+                                             .sum() for s in spectra)),
+                'spectra': int(sum(s['gls_present'].sum() for s in spectra))}
+        return out
+
     def baselines(self, config: Any, data: TaskData, graph: Data,
                   log: Any) -> Dict[str, Any]:
-        """Power-spectrum and histogram classifiers, fitted on the (noisy)
-        training maps, scored on the test maps."""
-        from ..baselines import (LinearClassifier, histogram_edges, histogram_features,
-                                 power_spectrum_features)
-        train, test = data.info['sets']['train'], data.info['sets']['test']
+        """Power spectrum, pixel histogram, peak counts and their combination
+        (:func:`~pyg_sphere.baselines.weak_lensing.weak_lensing_baselines`),
+        fitted on the noisy training maps, tuned on the validation maps,
+        scored on the test maps."""
+        from ..baselines.weak_lensing import weak_lensing_baselines
+        sets = data.info['sets']
         nside = config.data.simulation.nside
-        x_train, y_train = train.tensors()
-        x_test, y_test = test.tensors()
-        ps_train = power_spectrum_features(x_train, nside, train.patches, 16)
-        ps_test = power_spectrum_features(x_test, nside, test.patches, 16)
-        edges = histogram_edges(x_train, 32)
-        return {
-            'power_spectrum': LinearClassifier(1e-3).fit(ps_train, y_train).score(ps_test,
-                                                                                  y_test),
-            'histogram': LinearClassifier(1e-3).fit(histogram_features(x_train, edges),
-                                                    y_train)
-            .score(histogram_features(x_test, edges), y_test),
-        }
+        found = weak_lensing_baselines(sets['train'].tensors(), sets['val'].tensors(),
+                                       sets['test'].tensors(), config.data.noise_std,
+                                       nside=nside if config.data.patch_order is None else None)
+        return {name: dict(r.to_dict(), option=repr(r.option)) for name, r in found.items()}
 
     def summary_lines(self, summary: Dict[str, Any]) -> List[str]:
-        rows = [('DeepSphere (graph CNN)', summary['test']['accuracy']),
-                ('power-spectrum baseline', summary['baselines']['power_spectrum']),
-                ('histogram baseline', summary['baselines']['histogram'])]
-        lines = ['test accuracy (same split):']
-        lines += [f'  {name:<26} {acc * 100:6.1f} %' for name, acc in rows]
+        from ..baselines.weak_lensing import BASELINE_NAMES
+        b = summary['baselines']
+        rows = [('DeepSphere (graph CNN)', summary['test']['accuracy'])]
+        rows += [(f'{label} baseline', b[name]['test_accuracy'] if isinstance(b[name], dict)
+                  else b[name])  # runs made before the tuned baselines: a number
+                 for name, label in BASELINE_NAMES.items() if name in b]
+        lines = ['test accuracy (same split; baselines tuned on validation):']
+        lines += [f'  {name:<32} {acc * 100:6.1f} %' for name, acc in rows]
+        ratio = summary.get('spectrum_ratio')
+        if ratio:
+            lines.append(f'mean power spectrum of class 1 / class 0 (simulation, smoothing and '
+                         f'pixel window included; err = std of one sample\'s band):')
+            lines.append(f'  {"l band":>9}  {"C1/C0":>6}  {"(C1/C0-1)/err":>13}')
+            for a, bnd, r, e in zip(ratio['edges'][:-1], ratio['edges'][1:], ratio['ratio'],
+                                    ratio['error_one_sample']):
+                lines.append(f'  {f"{a}-{bnd - 1}":>9}  {r:6.3f}  {(r - 1) / e:13.2f}')
+            lines.append(f'  (ideal classifier of one sample\'s mean spectrum: '
+                         f'{ratio["ideal_accuracy"] * 100:.1f} %)')
+        solver = summary.get('glass_solver')
+        if solver:
+            lines.append(f'GLASS lognormal solver: error <= {solver["max_error"]:.1e} of the '
+                         f'fields\' power ({solver["glass_unconverged"]} of {solver["spectra"]} '
+                         f'near-zero cross-spectra fail GLASS\'s relative test; harmless)')
         return lines
 
     def plots(self, run_dir: Path, config: Any, model: torch.nn.Module, data: TaskData,

@@ -179,7 +179,7 @@ def train(config: RunConfig, run_dir: Union[str, Path], resume: bool = False,
         objective = task.objective(config, data)
         train_model(model, data.train, data.val, config.train, run_dir, objective,
                     resume=resume, progress=progress, noise_std=data.noise_std, log=say,
-                    ctx=ctx)
+                    ctx=ctx, augment=task.augment(config, data))
         t_train = time.perf_counter() - t1
     finally:
         shutdown(ctx)
@@ -195,6 +195,7 @@ def train(config: RunConfig, run_dir: Union[str, Path], resume: bool = False,
                for name, xy in tests.items()}
     summary: Dict[str, Any] = {'task': config.task, **results,
                                'baselines': task.baselines(config, data, graph, say),
+                               **task.summary_extras(config, data),
                                'best_epoch': best['epoch'] + 1, 'parameters': n_params,
                                'device': device, 'processes': ctx.world_size}
     summary['seconds'] = {'data': t_data, 'train': t_train, 'total': time.perf_counter() - t0}

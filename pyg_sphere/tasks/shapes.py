@@ -113,7 +113,7 @@ class ShapesTask(Task):
         if n < 4:
             raise TaskError(f'--n-maps: expected at least 4 shapes per class (got {n})')
         data_dir = data_dir_option(args.data_dir, folder_only=True)
-        reject_options(self.name, args, ('patch_order', 'noise_std'))
+        reject_options(self.name, args, ('patch_order', 'noise_std', 'augment'))
         from ..simulate.mesh_perturbation import check_perturbation
         given = {'deform': getattr(args, 'deform', None),
                  'surface_noise': getattr(args, 'surface_noise', None),

@@ -1,5 +1,6 @@
 """Training: a resumable, optionally data-parallel loop for dense batches of
 spherical maps, and its objectives."""
+from .augment import PatchSymmetries
 from .config import TrainConfig
 from .distributed import (DistContext, GlobalBatchNorm, convert_batchnorm, init_from_env,
                           shutdown)
@@ -12,6 +13,7 @@ __all__ = [
     'evaluate',
     'predict_proba',
     'Standardize',
+    'PatchSymmetries',
     'Classification',
     'Segmentation',
     'class_weights',

@@ -107,7 +107,9 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
                 val: Tuple[Tensor, Tensor], config: TrainConfig, run_dir: Path,
                 objective: Optional[Objective] = None, resume: bool = False,
                 log: Callable[[str], None] = print, progress: bool = True,
-                noise_std: float = 0.0, ctx: DistContext = SINGLE) -> Dict[str, Any]:
+                noise_std: float = 0.0, ctx: DistContext = SINGLE,
+                augment: Optional[Callable[[Tensor, torch.Generator], Tensor]] = None
+                ) -> Dict[str, Any]:
     """Train ``model`` on dense maps and keep the best checkpoint by the
     objective's validation score.
 
@@ -121,6 +123,11 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
         noise_std: std of white noise drawn afresh for every training batch
             (seeded by ``(seed, epoch)``, drawn for the whole global batch);
             ``train`` then holds clean maps.
+        augment: ``augment(x, generator) -> x`` applied to every training
+            batch ``x`` [B, n, F] before the noise (e.g.
+            :class:`~pyg_sphere.training.PatchSymmetries`), with a generator
+            seeded by ``(seed, epoch)`` and drawn for the whole global batch,
+            so that runs stay deterministic and resumable.
         ctx: the distributed context (:func:`init_from_env`); every process
             must call this with the same data and arguments.
 
@@ -179,6 +186,7 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
         t0 = time.perf_counter()
         order = _epoch_order(n, config.seed, epoch)
         noise_gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7_919)
+        augment_gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 15_485_863)
         total, correct, seen = 0.0, 0.0, 0
         batches = range(0, n, config.batch_size)
         bar = _progress(len(batches), f'epoch {epoch + 1}/{config.epochs}',
@@ -188,6 +196,8 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
             if idx.numel() < world:  # too few samples to give every process one
                 continue
             xb = X[idx]
+            if augment is not None:
+                xb = augment(xb, augment_gen)
             if noise_std > 0:
                 xb = xb + noise_std * torch.randn(xb.shape, generator=noise_gen, dtype=xb.dtype)
             norm = objective.normalizer(y[idx])

@@ -12,9 +12,9 @@ def test_config_resolves_lmax_and_is_hashable():
     assert config.lmax == 47
     assert config == CosmologyConfig(nside=16, lmax=47)
     assert hash(config) == hash(CosmologyConfig(nside=16, lmax=47))
-    assert config.cosmologies == ((0.31, 0.82), (0.26, 0.91))
+    assert config.cosmologies == ((0.31, 0.82), (0.26, 0.9002557))
     assert json.loads(json.dumps(config.to_dict()))['cosmologies'] == [[0.31, 0.82],
-                                                                       [0.26, 0.91]]
+                                                                       [0.26, 0.9002557]]
     with pytest.raises(Exception):
         config.nside = 8
     assert COSMOLOGIES == config.cosmologies and config.num_classes == 2

@@ -40,8 +40,10 @@ def test_format_1_run_directories_still_load(task):
     assert config.k == old['k'] and config.data_root == old['data_root']
     if task == 'cosmology':
         # every simulation parameter is now explicit, with the values of that time
-        assert config.data.simulation == CosmologyConfig(nside=64, n_maps=128, seed=0)
+        assert config.data.simulation == CosmologyConfig(
+            nside=64, n_maps=128, seed=0, cosmologies=((0.31, 0.82), (0.26, 0.91)))
         assert (config.data.patch_order, config.data.noise_std) == (1, 0.004)
+        assert config.data.augment == 'none'  # trained before the option
     elif task == 'shapes':
         # the eight plain solids, undeformed: what the shapes task simulated then
         assert config.data == ShapesData('healpix', 16, 40, 'none', 0.1, None, 0,

@@ -29,9 +29,20 @@ def test_train_evaluate_predict(tmp_path, fakes, capsys):
     lines = (run / 'metrics.jsonl').read_text().splitlines()
     assert [json.loads(line)['epoch'] for line in lines] == [1, 2, 3]
     summary = json.loads((run / 'summary.json').read_text())
-    assert set(summary['baselines']) == {'power_spectrum', 'histogram'}
+    assert set(summary['baselines']) == {'power_spectrum', 'histogram', 'peak_counts',
+                                         'combined'}
     out = capsys.readouterr().out
-    assert 'power-spectrum baseline' in out and 'DeepSphere' in out
+    for name in ('DeepSphere (graph CNN)', 'power spectrum baseline', 'pixel histogram baseline',
+                 'peak counts baseline', 'PS + histogram + peaks baseline'):
+        line = next(line for line in out.splitlines() if line.strip().startswith(name))
+        assert line.rstrip().endswith('%'), line
+    # the residual spectrum ratio of the fake classes: (0.9002557 / 0.82)^2 in every band
+    ratio = summary['spectrum_ratio']['ratio']
+    assert ratio == pytest.approx([(0.9002557 / 0.82) ** 2] * 8, rel=1e-9)
+    assert 'C1/C0' in out and f'{ratio[0]:6.3f}' in out
+    config = json.loads((run / 'config.json').read_text())
+    assert config['data']['simulation']['cosmologies'] == [[0.31, 0.82], [0.26, 0.9002557]]
+    assert config['data']['augment'] == 'symmetries'
     assert not list(run.glob('.*.tmp'))  # no half-written files left
 
     assert cli.main(['evaluate', str(run)]) == 0
