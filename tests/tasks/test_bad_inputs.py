@@ -256,10 +256,18 @@ def test_read_only_folders(where, runs, tmp_path, capsys):
         undo()
 
 
+def _default_sigint():
+    # A shell starting a job in the background (``cmd &``, nohup, some CI runners)
+    # leaves SIGINT ignored, and a Python started so never raises KeyboardInterrupt:
+    # give the child the disposition of a terminal's foreground job.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(argv, marker, env):
     """Start ``pyg-sphere ARGV``, send SIGINT once ``marker`` is printed."""
     proc = subprocess.Popen([sys.executable, '-m', 'pyg_sphere', *argv], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_default_sigint)
     seen = ''
     deadline = time.time() + 300
     for line in proc.stdout:
