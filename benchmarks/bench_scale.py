@@ -147,7 +147,7 @@ def main() -> None:
           f'OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS", "unset")}')
     head = (f'{"nside":>5} {"graph":>6} {"ckdtree":>7} {"x":>5} {"cold":>6} {"warm":>5} '
             f'{"pyramid":>7} {"eigsh":>6} {"x":>5} {"pyr.cold":>8} {"pyr.warm":>8} {"mod.cold":>8} '
-            f'{"mod.warm":>8} {"sampl.":>6} {"peak GiB (graph/pyr/model)":>27}  forward')
+            f'{"mod.warm":>8} {"sampl.":>6} {"peak GiB (graph/pyr/model/warm+fwd)":>36}  forward')
     print('times in seconds; x = baseline / ours (same run); cold = first build, '
           'writing the disk cache; warm = a new process reading it')
     print(head)
@@ -181,14 +181,14 @@ def main() -> None:
                 else '-'
 
         peaks = '/'.join(f'{r[s]["peak_gib"]:.2f}' if 'peak_gib' in r.get(s, {}) else '-'
-                         for s in ('graph', 'pyramid', 'model_cold'))
+                         for s in ('graph', 'pyramid', 'model_cold', 'model_warm'))
         samp = r.get('model_warm', {}).get('sampling_s')
         fwd = r.get('model_warm', {}).get('forward', '')
         print(f'{nside:>5} {sec("graph"):>6} {sec("ckdtree"):>7} {ratio("ckdtree", "graph"):>5} '
               f'{sec("graph_cold"):>6} {sec("graph_warm"):>5} {sec("pyramid"):>7} '
               f'{sec("pyramid_eigsh"):>6} {ratio("pyramid_eigsh", "pyramid"):>5} '
               f'{sec("pyramid_cold"):>8} {sec("pyramid_warm"):>8} {sec("model_cold"):>8} '
-              f'{sec("model_warm"):>8} {f"{samp:.2f}" if samp else "-":>6} {peaks:>27}  '
+              f'{sec("model_warm"):>8} {f"{samp:.2f}" if samp else "-":>6} {peaks:>36}  '
               f'{fwd}', flush=True)
         for stage, v in r.items():
             if 'error' in v:
