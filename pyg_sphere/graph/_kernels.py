@@ -158,15 +158,26 @@ def count_lone(nbr, mutual, extra):
 
 
 @njit(parallel=True, cache=True)
-def fill_rows(nbr, value, ptr, row, col, out):
+def fill_rows(nbr, value, mutual, ptr, row, col, out):
     """The ``k`` edges of row ``i`` to ``ptr[i] .. ptr[i] + k - 1`` and the
-    row index of every edge of row ``i``."""
+    row index of every edge of row ``i``. Both directions of a reciprocated
+    edge get one value, that of the lower row: the two were computed apart
+    (e.g. one by the window search, one by the fallback near a face edge) and
+    may differ by rounding, and an exactly symmetric graph gives an exactly
+    symmetric operator (one CSR matrix instead of two)."""
     n, k = nbr.shape
     for i in prange(n):
         s = ptr[i]
         for a in range(k):
-            col[s + a] = nbr[i, a]
-            out[s + a] = value[i, a]
+            j = nbr[i, a]
+            col[s + a] = j
+            v = value[i, a]
+            if j < i and mutual[i, a]:
+                for b in range(k):
+                    if nbr[j, b] == i:
+                        v = value[j, b]
+                        break
+            out[s + a] = v
         for e in range(s, ptr[i + 1]):
             row[e] = i
 

@@ -34,7 +34,7 @@ from ..utils import ArrayCache, default_cache_dir
 
 #: Version of the layout of cached graphs; bump it when an entry's content
 #: or meaning changes.
-GRAPH_FORMAT = 1
+GRAPH_FORMAT = 2
 #: Graphs with fewer nodes are not cached on disk (faster to build than to
 #: hash and read back).
 CACHE_MIN_NODES = 1 << 16

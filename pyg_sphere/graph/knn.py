@@ -98,7 +98,9 @@ def symmetrize(nbr: torch.Tensor, value: torch.Tensor,
 
     Args:
         nbr: [n, k] neighbour table (int32 or int64).
-        value: [n, k] per-edge values (e.g. distances), symmetric in (i, j).
+        value: [n, k] per-edge values (e.g. distances), symmetric in (i, j)
+            up to rounding: both directions of an edge get the value of the
+            lower row (``min(i, j)``), so the output is exactly symmetric.
         sorted_knn: unused; kept for compatibility (the reciprocity test is a
             compiled O(nk^2) scan that is as fast as the O(nk) one was).
 
@@ -126,6 +128,6 @@ def symmetrize(nbr: torch.Tensor, value: torch.Tensor,
         edge_index = torch.empty(2, int(ptr[-1]), dtype=torch.int64)
         out_val = torch.empty(int(ptr[-1]), dtype=val.dtype)
         ei = edge_index.numpy()
-        _kernels.fill_rows(tab_np, val_np, ptr, ei[0], ei[1], out_val.numpy())
+        _kernels.fill_rows(tab_np, val_np, mutual, ptr, ei[0], ei[1], out_val.numpy())
         _kernels.fill_lone(tab_np, val_np, mutual, ptr, ei[1], out_val.numpy())
     return edge_index, out_val

@@ -138,16 +138,38 @@ if hasattr(torch.serialization, 'add_safe_globals'):
     torch.serialization.add_safe_globals([SphereSampling])
 
 
-def make_data(xyz: np.ndarray, sampling: SphereSampling, dtype: Optional[torch.dtype],
+#: Rows normalised per pass of :func:`make_data` (its temporaries stay in cache).
+_CHUNK_ROWS = 1 << 16
+
+
+def make_data(xyz: Any, sampling: SphereSampling, dtype: Optional[torch.dtype],
               **extra: Any) -> Data:
-    """Wrap float64 unit vectors ``xyz`` [n, 3] into a ``Data`` object."""
+    """Wrap unit vectors into a ``Data`` object: ``xyz`` is an [n, 3] array or
+    the tuple of its three columns (as ``healpy.pix2vec`` returns them).
+
+    Each row is divided by its norm in float64 and rounded once to ``dtype``,
+    in chunks: at 10^7 points full-size temporaries cost more than the
+    arithmetic."""
     dtype = torch.get_default_dtype() if dtype is None else dtype
     if not dtype.is_floating_point:
         raise ValueError(f"Expected 'dtype' to be a floating point dtype (got {dtype})")
-    xyz = np.asarray(xyz, dtype=np.float64)
-    xyz = xyz / np.linalg.norm(xyz, axis=1, keepdims=True)
-    data = Data(pos=torch.from_numpy(np.ascontiguousarray(xyz)).to(dtype))
-    data.num_nodes = xyz.shape[0]
+    if isinstance(xyz, tuple):
+        cols = [np.asarray(c, dtype=np.float64).reshape(-1) for c in xyz]
+    else:
+        xyz = np.asarray(xyz, dtype=np.float64)
+        cols = [xyz[:, 0], xyz[:, 1], xyz[:, 2]]
+    n = cols[0].shape[0]
+    pos = torch.empty(n, 3, dtype=dtype)
+    for a in range(0, n, _CHUNK_ROWS):
+        part = [c[a:a + _CHUNK_ROWS] for c in cols]
+        norm = part[0] * part[0]  # ((x^2 + y^2) + z^2): np.linalg.norm's order
+        norm += part[1] * part[1]
+        norm += part[2] * part[2]
+        np.sqrt(norm, out=norm)
+        for d in range(3):
+            pos[a:a + _CHUNK_ROWS, d] = torch.from_numpy(part[d] / norm)
+    data = Data(pos=pos)
+    data.num_nodes = n
     data.sampling = sampling
     for key, value in extra.items():
         data[key] = value

@@ -84,7 +84,7 @@ def healpix(nside: int, nest: bool = True, indexes: Optional[Any] = None,
     else:
         ipix = _check_indexes(indexes, npix)
         extra = {'ipix': torch.from_numpy(ipix)}
-    xyz = np.stack(hp.pix2vec(nside, ipix, nest=nest), axis=1)
+    xyz = hp.pix2vec(nside, ipix, nest=nest)  # three columns
     return make_data(xyz, SphereSampling('healpix', {'nside': nside, 'nest': nest}), dtype,
                      **extra)
 

@@ -37,6 +37,13 @@ _CACHE: 'OrderedDict[Hashable, Tuple[Tensor, Callable[[], Dict[str, Any]]]]' = O
 _CACHE_LOCK = threading.Lock()
 _MISMATCH = object()
 
+#: Instance attribute (outside the ``Data`` store: it is not collated or
+#: saved) of a pyramid that lives in the on-disk cache: ``(folder, params)``
+#: of its entry, so that what is derived from it (a model's operators) can be
+#: cached under the same key.
+DISK_ENTRY_ATTR = '_pyg_sphere_disk_entry'
+_DISK = '__disk_entry__'  # the attribute dicts carry it under this key
+
 
 def _digest(tensor: Tensor) -> str:
     raw = tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy()
@@ -198,6 +205,7 @@ class SpherePyramid(BaseTransform):
             attrs, factory = self._load_or_build(data, pos_cpu)
             _cache_put(key, pos_cpu.clone(), factory)
 
+        disk_entry = attrs.pop(_DISK, None)
         out = SphereData()
         for name, value in data:
             if _PYRAMID_KEY.fullmatch(name) is None:
@@ -206,6 +214,8 @@ class SpherePyramid(BaseTransform):
             if isinstance(value, Tensor) and value.device != pos.device:
                 value = value.to(pos.device)
             out[name] = value
+        if disk_entry is not None:
+            object.__setattr__(out, DISK_ENTRY_ATTR, disk_entry)
         return out
 
     def _disk_params(self, data: Data, pos: Tensor) -> Dict[str, Any]:
@@ -226,10 +236,11 @@ class SpherePyramid(BaseTransform):
                 if pos.size(0) >= disk_cache.CACHE_MIN_NODES else None)
         params = self._disk_params(data, pos) if disk is not None else None
         if disk is not None:
+            where = (str(disk.root), params)
             entry = disk_cache.load(disk, 'pyramid', params)
             if entry is not None:
                 try:
-                    return _from_entry(entry), lambda: _from_entry(entry)
+                    return _from_entry(entry, where), lambda: _from_entry(entry, where)
                 except (OSError, ValueError):
                     pass
         if disk is not None:
@@ -242,7 +253,7 @@ class SpherePyramid(BaseTransform):
                              if k.startswith('sampling')}
                 entry = writer.finish({'scalars': scalars, 'samplings': samplings})
             if entry is not None:
-                return attrs, lambda: _from_entry(entry)
+                return dict(attrs, **{_DISK: where}), lambda: _from_entry(entry, where)
         else:
             attrs = self._build(data, pos)
         kept = {k: v.clone() if isinstance(v, Tensor) else v for k, v in attrs.items()}
@@ -319,8 +330,10 @@ class SpherePyramid(BaseTransform):
                 f'coarse_pos={self.coarse_pos}, lambda_max_method={self.lambda_max_method})')
 
 
-def _from_entry(entry: 'disk_cache.Entry') -> Dict[str, Any]:
+def _from_entry(entry: 'disk_cache.Entry', where: Tuple[str, Dict[str, Any]]
+                ) -> Dict[str, Any]:
     attrs: Dict[str, Any] = dict(entry.open())
+    attrs[_DISK] = where
     attrs.update(entry.meta['scalars'])
     for name, value in entry.meta['samplings'].items():
         attrs[name] = disk_cache.sampling_from_json(value)

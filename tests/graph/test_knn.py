@@ -103,6 +103,32 @@ def test_knn_agrees_with_healpy_neighbours_in_equatorial_belt():
     assert 0.7 < np.mean(same_all) < 1.0
 
 
+def test_symmetrize_gives_one_value_per_undirected_edge():
+    # the two directions of an edge computed apart may differ by rounding: the
+    # output takes the lower row's, so that the graph is exactly symmetric
+    torch.manual_seed(1)
+    n, k = 60, 5
+    nbr = torch.stack([torch.randperm(n - 1)[:k] for _ in range(n)])
+    nbr = nbr + (nbr >= torch.arange(n)[:, None]).long()
+    value = torch.rand(n, n)
+    value = value + value.t()
+    val = value[torch.arange(n)[:, None], nbr]
+    noisy = val * (1 + 1e-6 * torch.rand(n, k))  # direction-dependent rounding
+    given = noisy.clone()
+    edge_index, out = symmetrize(nbr, noisy)
+    assert torch.equal(noisy, given)  # the input is left as it was
+    A = torch.sparse_coo_tensor(edge_index, out, (n, n)).coalesce()
+    assert torch.equal(A.to_dense(), A.to_dense().t())
+    row, col = edge_index
+    lower = torch.minimum(row, col)
+    upper = torch.maximum(row, col)
+    expected = torch.full((n, n), float('nan'))
+    expected[torch.arange(n)[:, None].expand(n, k), nbr] = noisy  # value of the row
+    want = torch.where(torch.isnan(expected[lower, upper]), expected[upper, lower],
+                       expected[lower, upper])
+    assert torch.equal(out, want)
+
+
 def test_symmetrize_equals_to_undirected():
     torch.manual_seed(0)
     n, k = 50, 4
@@ -190,3 +216,17 @@ def test_bad_input():
         sphere_knn_graph(data.pos * 2, 8)
     with pytest.raises(ValueError, match="'pos'.*shape"):
         sphere_knn_graph(data.pos[:, :2], 8)
+
+
+@pytest.mark.parametrize('make', [
+    lambda: healpix(32),
+    lambda: healpix(16, indexes=np.arange(0, 12 * 16 ** 2, 3)),  # partial sky: fallback rows
+    lambda: equiangular(24),
+    lambda: points(*np.random.default_rng(0).uniform([0, -1.5], [6.28, 1.5], (2000, 2)).T),
+], ids=['healpix', 'healpix-partial', 'equiangular', 'points'])
+def test_graph_weights_are_exactly_symmetric(make):
+    data = make()
+    edge_index, weight, _ = sphere_knn_graph(data.pos, 8, sampling=data.sampling,
+                                             ipix=getattr(data, 'ipix', None))
+    A = to_scipy_sparse_matrix(edge_index, weight, data.num_nodes).tocsr()
+    assert (A != A.T).nnz == 0

@@ -9,7 +9,11 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 from ..._validation import check_int
+from ...graph import disk_cache
 from ...transforms import SpherePyramid
+from ...transforms.sphere_pyramid import DISK_ENTRY_ATTR
+from ..conv._cheb_kernel import compute_dtype
+from ..conv._laplacian_store import laplacian_params, load_laplacian, store_laplacian
 
 #: Safety factor applied to the largest eigenvalue of every level's Laplacian
 #: before rescaling it to :math:`[-1, 1]`, as in DeepSphere (``lambda_max *
@@ -79,12 +83,16 @@ class PyramidGraph(torch.nn.Module):
     but are not saved in its ``state_dict``: they are rebuilt from the sampling.
     The tensors of a pyramid that :func:`model_pyramid` built are kept as they
     are (no copy: at nside 1024 they are gigabytes); those of a pyramid the
-    caller passed are copied.
+    caller passed are copied. A pyramid that :func:`model_pyramid` read from
+    or wrote to the on-disk cache keeps that entry's key in ``disk_entry``
+    (else :obj:`None`): :func:`cache_laplacians` caches the operators there.
     """
     def __init__(self, data: Data, levels: int):
         super().__init__()
         self.levels = check_int('levels', levels, minimum=0)
         owned = bool(data.__dict__.get(_PRIVATE, False))
+        # a caller's pyramid may have been edited since it was cached: no key
+        self.disk_entry = data.__dict__.get(DISK_ENTRY_ATTR) if owned else None
         self.num_nodes: List[int] = []
         for lvl in range(levels + 1):
             sfx = '' if lvl == 0 else f'_{lvl}'
@@ -135,16 +143,33 @@ def cache_laplacians(graph: PyramidGraph, convs: Iterable[Tuple[Any, int]]) -> N
     Convs of one level share one operator. Building at construction means that
     no forward call builds (or syncs), so that the first call is as fast as the
     next ones and ``torch.compile(model, fullgraph=True)`` works from a cold
-    start.
+    start. The operators of the levels of at least
+    :obj:`~pyg_sphere.graph.disk_cache.CACHE_MIN_NODES` nodes of a pyramid in
+    the on-disk cache (``graph.disk_entry``) are read from, or written to, that
+    cache: at nside 1024 assembling them takes longer than the rest of the model.
     """
     built = {}
     for conv, lvl in convs:
         key = (lvl, conv.normalization)
         if key not in built:
-            edge_index, edge_weight, lam = graph.level(lvl)
-            conv.cache_laplacian(edge_index, graph.num_nodes[lvl], edge_weight, lambda_max=lam)
-            built[key] = conv._cached_laplacian
+            built[key] = _level_laplacian(graph, conv, lvl)
         conv._cached_laplacian = built[key]
+
+
+def _level_laplacian(graph: PyramidGraph, conv: Any, lvl: int) -> Any:
+    edge_index, edge_weight, lam = graph.level(lvl)
+    n = graph.num_nodes[lvl]
+    entry = graph.disk_entry if n >= disk_cache.CACHE_MIN_NODES else None
+    if entry is not None:
+        dtype = compute_dtype(torch.get_default_dtype())
+        params = laplacian_params(entry, lvl, conv.normalization, float(lam), dtype)
+        lap = load_laplacian(entry, params)
+        if lap is not None and lap.num_nodes == n:
+            return lap
+    conv.cache_laplacian(edge_index, n, edge_weight, lambda_max=lam)
+    if entry is not None:
+        store_laplacian(entry, params, conv._cached_laplacian)
+    return conv._cached_laplacian
 
 
 @contextlib.contextmanager
