@@ -18,6 +18,7 @@ paper's.
     python benchmarks/bench_cosmo_k.py                          # the task defaults, 3 seeds
     python benchmarks/bench_cosmo_k.py --nside 64 --patch-order 1 --n-maps 16 --epochs 2 \\
         --seeds 0 --variants k8 k20                             # a small smoke run
+    python benchmarks/bench_cosmo_k.py --time-only --seeds 0 1 2   # times alone, no training
 
 Times are wall times on the machine it runs on (say whether it is loaded).
 """
@@ -67,6 +68,9 @@ def main(argv=None) -> int:
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument('--json', default=None, help='write the results here')
+    parser.add_argument('--time-only', action='store_true',
+                        help='no training: time inference with initial weights (the time does '
+                             'not depend on them); for a quiet-machine timing of a loaded run')
     args, task_args = parser.parse_known_args(argv)
     targs = cli._parser().parse_args(['train', 'cosmology', '--out', 'unused', '--no-progress',
                                       *task_args])
@@ -87,14 +91,17 @@ def main(argv=None) -> int:
             net = DeepSphere.cosmology(data=graph, **kwargs)
             model = Standardize(net, 0.0, 1.0)
             _set_scale(model, config.input_scale)
-            with tempfile.TemporaryDirectory() as run_dir:
-                train_model(model, data.train, data.val, config.train, run_dir,
-                            task.objective(config, data), progress=False,
-                            noise_std=data.noise_std, log=lambda *a: None,
-                            augment=task.augment(config, data))
-                best = torch.load(os.path.join(run_dir, 'best.pt'), weights_only=False)
-            model.load_state_dict(best['model'])
-            accs.append(100 * evaluate(model, *data.test)['accuracy'])
+            if args.time_only:
+                accs.append(float('nan'))
+            else:
+                with tempfile.TemporaryDirectory() as run_dir:
+                    train_model(model, data.train, data.val, config.train, run_dir,
+                                task.objective(config, data), progress=False,
+                                noise_std=data.noise_std, log=lambda *a: None,
+                                augment=task.augment(config, data))
+                    best = torch.load(os.path.join(run_dir, 'best.pt'), weights_only=False)
+                model.load_state_dict(best['model'])
+                accs.append(100 * evaluate(model, *data.test)['accuracy'])
             model.eval()
             x = data.test[0][:16]
             with torch.no_grad():
@@ -103,7 +110,7 @@ def main(argv=None) -> int:
                 for _ in range(3):
                     model(x)
             times.append(1000 * (time.perf_counter() - t0) / (3 * len(x)))
-            print(f'{name} seed {seed}: {accs[-1]:.1f} %, {times[-1]:.1f} ms/patch', flush=True)
+            print(f'{name} seed {seed}: {accs[-1]:.1f} %, {times[-1]:.2f} ms/patch', flush=True)
         rows[name] = {'accuracy': accs, 'ms_per_patch': times}
     print(f'\n{"variant":<11} {"accuracy %":>15} {"ms/patch":>9}   paper: accuracy, ms/sample')
     for name, r in rows.items():
