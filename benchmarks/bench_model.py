@@ -22,7 +22,9 @@ Each is measured as
 with the same weights (loaded from ours). Before timing, both float32 outputs are
 checked against the PyG network in float64. Timed: inference (eval mode, no grad)
 per batch and per sample, and a training step's forward + backward (train mode,
-loss = sum of squared outputs) per batch. The implementations run in turn, round
+loss = sum of squared outputs) per batch; ours steps as pyg_sphere.training does on CPU,
+under pyg_sphere.nn.coarse_threads() (also printed without it), the PyG network plainly.
+The implementations run in turn, round
 after round (order alternating), after one warm-up each; times are medians, and
 ratios are medians of the per-round ratios (pyg / ours > 1: ours faster), so that
 both share whatever else the machine is doing.
@@ -62,6 +64,7 @@ from torch_geometric.nn.pool import max_pool_x  # noqa: E402
 
 from _busy import Busy, cpu_pressure  # noqa: E402
 from _machine import describe  # noqa: E402
+from pyg_sphere.nn import coarse_threads  # noqa: E402
 from pyg_sphere.nn.models import DeepSphere  # noqa: E402
 
 PRESETS = {
@@ -240,14 +243,15 @@ def run_preset(name: str, repeat: int, threads: list, loaded: bool, compile_: bo
                 fn(inp)
         return run
 
-    def train_step(fn, inp, module):
+    def train_step(fn, inp, module, policy=contextlib.nullcontext):
         params = list(module.parameters())
 
         def run():
             module.train()
             for p in params:
                 p.grad = None
-            fn(inp).square().sum().backward()
+            with policy():
+                fn(inp).square().sum().backward()
         return run
 
     result = dict(preset=name, params=model.num_parameters(), params_pyg=sum(
@@ -265,7 +269,10 @@ def run_preset(name: str, repeat: int, threads: list, loaded: bool, compile_: bo
         for T in threads:
             torch.set_num_threads(T)
             fns_i = {'ours': infer(model, x, model), 'pyg': infer(ref, x_flat, ref)}
-            fns_t = {'ours': train_step(model, x, model), 'pyg': train_step(ref, x_flat, ref)}
+            # ours as pyg_sphere.training steps it (coarse_threads on CPU), and without
+            fns_t = {'ours': train_step(model, x, model, coarse_threads),
+                     'ours-plain': train_step(model, x, model),
+                     'pyg': train_step(ref, x_flat, ref)}
             if compiled is not None:
                 fns_i['compiled'] = infer(compiled, x, model)
                 fns_t['compiled'] = train_step(compiled, x, model)
@@ -328,6 +335,10 @@ def main() -> None:
                     line += (f" {t['compiled'] / per * 1e3:8.2f}ms "
                              f"{1 / t['compiled/ours']:8.2f}x")
                 print(line)
+            plain = run['train'].get('ours-plain')
+            if plain is not None:
+                print(f"    {'fwd + bwd without coarse_threads':34s} {plain * 1e3:8.2f}ms "
+                      f"(ours / this: {1 / run['train']['ours-plain/ours']:.2f})")
             if rates:
                 floor_i = max(fl['infer'] / (rates['gflops'] * 1e9),
                               r['activation_bytes'] / (rates['gbs'] * 1e9))

@@ -1,5 +1,5 @@
 """Neural network layers for graph-based spherical CNNs."""
-from ._threads import kernel_threads
+from ._threads import coarse_threads, kernel_threads
 from .conv import SphericalChebConv
 from .blocks import SphericalChebBlock
 from .models import DeepSphere, SphericalUNet
@@ -14,4 +14,5 @@ __all__ = [
     'DeepSphere',
     'SphericalUNet',
     'kernel_threads',
+    'coarse_threads',
 ]

@@ -104,6 +104,24 @@ def one_thread() -> Iterator[None]:
         _local.outer = None
 
 
+def coarse_threads() -> contextlib.AbstractContextManager:
+    """The thread policy of a CPU training step: PyTorch's own ops run on one
+    thread in this ``with`` block, while the kernels of
+    :class:`~pyg_sphere.nn.SphericalChebConv` and the fused blocks keep
+    ``torch.get_num_threads()`` participants (whole blocks of maps each).
+
+    A step of a DeepSphere network is thousands of small ops around a few
+    large kernels; with PyTorch's intra-op threads each small op starts a
+    parallel region, and the OpenMP threads that keep spinning after it take
+    the cores the kernels' participants need (measured on 2 cores, SHREC'17
+    preset, forward + backward: 2 threads slower than 1 without this policy).
+    :func:`pyg_sphere.training.train_model` applies it to every step on CPU;
+    wrap your own ``loss.backward()`` (and forward) in it likewise. A no-op
+    with one thread.
+    """
+    return one_thread()
+
+
 def run_blocks(fn: Callable[[int, int], None], num_blocks: int,
                participants: Optional[int] = None, intra_op: bool = False) -> None:
     """Call ``fn(block, participant)`` for every block in ``range(num_blocks)``.

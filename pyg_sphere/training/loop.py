@@ -11,6 +11,7 @@ makes the same steps as a run on one.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -20,6 +21,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from ..nn import coarse_threads
 from ..utils import atomic_save, atomic_write_text, progress as _progress
 from .config import TrainConfig
 from .distributed import SINGLE, DistContext, all_reduce_sum, convert_batchnorm, gather_rows
@@ -181,6 +183,8 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
             f'of processes ({world}) and is skipped, so this run makes one step per epoch '
             f'fewer than a single-process run')
     last: Dict[str, Any] = {}
+    # on CPU, PyTorch's small ops single-threaded, the kernels on all threads
+    step_threads = coarse_threads if device.type == 'cpu' else contextlib.nullcontext
     for epoch in range(start_epoch, config.epochs):
         net.train()
         t0 = time.perf_counter()
@@ -205,14 +209,15 @@ def train_model(model: torch.nn.Module, train: Tuple[Tensor, Tensor],
                 continue
             mine = slice(rank, None, world)
             xb, yb = xb[mine].to(device), y[idx][mine].to(device)
-            logits = net(xb)
-            loss_sum = objective.loss_sum(logits, yb)
-            # DDP averages gradients over the processes: scale by world size so
-            # that the sum over processes is the global-batch mean
-            loss = loss_sum * (world / norm)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            with step_threads():
+                logits = net(xb)
+                loss_sum = objective.loss_sum(logits, yb)
+                # DDP averages gradients over the processes: scale by world size so
+                # that the sum over processes is the global-batch mean
+                loss = loss_sum * (world / norm)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
             sched.step()
             total += float(loss_sum.detach()) / norm * len(idx)
             correct += objective.batch_stats(logits.detach(), yb)
