@@ -196,3 +196,26 @@ def fill_lone(nbr, value, mutual, ptr, col, out):
                 fill[j] += 1
                 col[s] = i
                 out[s] = value[i, a]
+
+
+@njit(parallel=True, cache=True)
+def csr_asymmetric_rows(indptr, indices, data, bad):
+    """``bad[i]``: row ``i`` of a canonical CSR matrix (sorted, unique columns)
+    has an entry ``(i, j)`` whose mirror ``(j, i)`` is missing or differs.
+    One binary search in row ``j`` per entry: reads only, no transpose."""
+    n = indptr.shape[0] - 1
+    for i in prange(n):
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            lo = indptr[j]
+            end = indptr[j + 1]
+            hi = end
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if indices[mid] < i:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo == end or indices[lo] != i or data[lo] != data[e]:
+                bad[i] = True
+                break

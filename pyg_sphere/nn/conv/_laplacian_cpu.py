@@ -25,11 +25,14 @@ def scipy_csr(entries: list, n: int
     mat = sp.csr_matrix((value.numpy(), (row.numpy(), col.numpy())), shape=(n, n))
     del row, col, value
     mat.sum_duplicates()  # canonical: sorted columns, no duplicates
-    tr = mat.T.tocsr()
-    tr.sort_indices()
-    symmetric = bool(np.array_equal(mat.indptr, tr.indptr)
-                     and np.array_equal(mat.indices, tr.indices)
-                     and np.array_equal(mat.data, tr.data))
+    if mat.nnz >= SYMMETRY_KERNEL_NNZ:  # check first: the transpose costs seconds at 10^8
+        symmetric = is_symmetric(mat)
+        tr = None if symmetric else _transpose(mat)
+    else:
+        tr = _transpose(mat)
+        symmetric = bool(np.array_equal(mat.indptr, tr.indptr)
+                         and np.array_equal(mat.indices, tr.indices)
+                         and np.array_equal(mat.data, tr.data))
     if symmetric:
         del tr
 
@@ -39,6 +42,30 @@ def scipy_csr(entries: list, n: int
 
     fwd = parts(mat)
     return fwd + (fwd if symmetric else parts(tr)) + (symmetric, )
+
+
+#: Entries from which the symmetry of the operator is checked by a compiled scan
+#: (:func:`is_symmetric`) before any transpose is built; below, the scipy
+#: transpose is cheaper than loading the kernel.
+SYMMETRY_KERNEL_NNZ = 1 << 20
+
+
+def _transpose(mat):
+    tr = mat.T.tocsr()
+    tr.sort_indices()
+    return tr
+
+
+def is_symmetric(mat) -> bool:
+    """Whether a canonical scipy CSR matrix equals its transpose, entry by entry
+    (exactly), without building the transpose."""
+    import numpy as np
+    from ...graph import _kernels
+    bad = np.zeros(mat.shape[0], dtype=np.bool_)
+    with _kernels.LOCK:
+        _kernels.set_threads(torch.get_num_threads())
+        _kernels.csr_asymmetric_rows(mat.indptr, mat.indices, mat.data, bad)
+    return not bool(bad.any())
 
 
 #: Edges per chunk of the CPU build: its temporaries stay in cache.
