@@ -1,7 +1,7 @@
 """Build the Gaussian-weighted kNN graph of a spherical sampling."""
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, Union
 
 import torch
 
@@ -12,7 +12,8 @@ from .knn import knn_table, symmetrize
 from .tuned_widths import tuned_kernel_width
 
 
-def default_kernel_width(sampling: Any, k: int, mean_sq_distance: float) -> float:
+def default_kernel_width(sampling: Any, k: int,
+                         mean_sq_distance: Union[float, Callable[[], float]]) -> float:
     """The kernel width used when none is given.
 
     The published optimum for HEALPix with a tabulated k; the tuned width
@@ -20,10 +21,13 @@ def default_kernel_width(sampling: Any, k: int, mean_sq_distance: float) -> floa
     equiangular, Gauss-Legendre, icosahedral and cubed grids, scaled with the
     mean squared edge distance between tabulated resolutions) for other
     samplings; the HEALPix-calibrated heuristic (:func:`heuristic_kernel_width`)
-    otherwise.
+    otherwise. ``mean_sq_distance`` may be a function computing it: it is then
+    called only when needed (a pass over 10^8 edges at nside 1024).
     """
     if getattr(sampling, 'name', None) == 'healpix' and k in TABULATED_K:
         return healpix_kernel_width(sampling['nside'], k)
+    if callable(mean_sq_distance):
+        mean_sq_distance = float(mean_sq_distance())
     tuned = tuned_kernel_width(sampling, k, mean_sq_distance)
     if tuned is not None:
         return tuned
@@ -70,6 +74,6 @@ def sphere_knn_graph(pos: torch.Tensor, k: int = 8, kernel_width: Optional[float
     del nbr
     if kernel_width is None:
         kernel_width = default_kernel_width(sampling, k,
-                                            float(value.mean(dtype=torch.float64)))
+                                            lambda: float(value.mean(dtype=torch.float64)))
     edge_weight = value.mul_(-1.0 / (4.0 * kernel_width)).exp_()  # gaussian_weight, in place
     return edge_index, edge_weight, kernel_width

@@ -80,6 +80,14 @@ def test_lookup_exact_scaled_and_missing():
     assert sampling_family(cubed(2, spacing='equidistant').sampling)[2] == 96
     # HEALPix keeps the published widths
     assert default_kernel_width(healpix(32).sampling, 8, 1.0) == healpix_kernel_width(32, 8)
+    # a lazy mean squared distance is computed only when a width needs it
+    calls = []
+    lazy = lambda: calls.append(1) or 0.01  # noqa: E731
+    assert default_kernel_width(healpix(32).sampling, 8, lazy) == healpix_kernel_width(32, 8)
+    assert not calls
+    assert default_kernel_width(points([0, 1, 2], [0, 1, 0]).sampling, 8, lazy) == \
+        default_kernel_width(points([0, 1, 2], [0, 1, 0]).sampling, 8, 0.01)
+    assert calls == [1]
 
 
 def test_sphere_knn_graph_tune(monkeypatch):
