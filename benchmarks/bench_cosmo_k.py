@@ -115,9 +115,13 @@ def main(argv=None) -> int:
     print(f'\n{"variant":<11} {"accuracy %":>15} {"ms/patch":>9}   paper: accuracy, ms/sample')
     for name, r in rows.items():
         acc, ms = r['accuracy'], r['ms_per_patch']
-        sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
         pa, pt = PAPER[name]
-        print(f'{name:<11} {statistics.mean(acc):8.1f} +- {sd:4.1f} {statistics.median(ms):9.1f}'
+        if args.time_only:
+            cell = f'{"(not trained)":>15}'
+        else:
+            sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+            cell = f'{statistics.mean(acc):8.1f} +- {sd:4.1f}'
+        print(f'{name:<11} {cell} {statistics.median(ms):9.2f}'
               f'   {pa:.1f} %' + (f', {pt} ms' if pt else ''))
     if args.json:
         with open(args.json, 'w') as f:
