@@ -168,12 +168,12 @@ def test_interrupted_build_leaves_no_partial_entry(builds, monkeypatch, where):
     real_save, real_knn = cache_module.save_npy, pyramid_module.sphere_knn_graph
     written = []
 
-    def save(path, array):  # a partial write of the 4th file, then Ctrl-C
+    def save(path, array, **kwargs):  # a partial write of the 4th file, then Ctrl-C
         if len(written) == 3:
-            real_save(path, array[:1] if array.ndim else array)
+            real_save(path, array[:1] if array.ndim else array, **kwargs)
             raise KeyboardInterrupt
         written.append(path)
-        return real_save(path, array)
+        return real_save(path, array, **kwargs)
 
     def knn(*args, **kwargs):  # Ctrl-C while building level 2
         if len(builds) == 3:

@@ -53,3 +53,20 @@ def test_save_npz_roundtrip(tmp_path):
     save_npz(tmp_path / 'a.npz', x=np.arange(3), y=np.ones(2))
     with np.load(tmp_path / 'a.npz') as f:
         assert f['x'].tolist() == [0, 1, 2] and f['y'].tolist() == [1.0, 1.0]
+
+
+def test_durable_writes_fsync_and_cache_writes_do_not(tmp_path, monkeypatch):
+    import pyg_sphere.utils.atomic as atomic_module
+    from pyg_sphere.utils import ArrayCache
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(atomic_module.os, 'fsync', lambda fd: calls.append(fd) or real(fd))
+    atomic_module.atomic_write_text(tmp_path / 'a.txt', 'x')  # e.g. checkpoints: durable
+    assert len(calls) == 2  # the file, then its folder
+    atomic_module.atomic_write_text(tmp_path / 'b.txt', 'x', durable=False)
+    assert len(calls) == 2 and (tmp_path / 'b.txt').read_text() == 'x'
+    cache = ArrayCache(tmp_path / 'cache')  # checksummed on load: no fsync needed
+    with cache.lock():
+        cache.store('a', {'k': 1}, np.arange(5))
+    assert len(calls) == 2
+    assert np.array_equal(cache.load('a', {'k': 1}), np.arange(5))
