@@ -27,6 +27,18 @@ def private_cache(tmp_path_factory):
         yield root
 
 
+@pytest.fixture
+def cache_small_graphs(monkeypatch):
+    """Cache graphs of every size on disk, so that tiny samplings exercise the
+    disk path; the in-process pyramid cache is emptied before and after."""
+    from pyg_sphere.graph import disk_cache
+    from pyg_sphere.transforms import SpherePyramid
+    monkeypatch.setattr(disk_cache, 'CACHE_MIN_NODES', 1)
+    SpherePyramid.clear_cache()
+    yield
+    SpherePyramid.clear_cache()
+
+
 def fake_spectra(config, label, pixwin):
     """Stand-in for CAMB: 3 independent shells whose Gaussian spectra scale
     with sigma_8^2, so the higher-sigma_8 class has more power."""

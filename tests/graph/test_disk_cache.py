@@ -18,13 +18,7 @@ knn_module = importlib.import_module('pyg_sphere.transforms.sphere_knn_graph')
 pyramid_module = importlib.import_module('pyg_sphere.transforms.sphere_pyramid')
 
 
-@pytest.fixture(autouse=True)
-def _cache_small_graphs(monkeypatch):
-    # cache graphs of every size, so that tiny samplings exercise the disk path
-    monkeypatch.setattr(disk_cache, 'CACHE_MIN_NODES', 1)
-    SpherePyramid.clear_cache()
-    yield
-    SpherePyramid.clear_cache()
+pytestmark = pytest.mark.usefixtures('cache_small_graphs')  # tests/conftest.py
 
 
 @pytest.fixture

@@ -7,22 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from pyg_sphere.graph import disk_cache
 from pyg_sphere.nn import DeepSphere, SphericalUNet
 from pyg_sphere.samplings import healpix
 from pyg_sphere.transforms import SpherePyramid
 from pyg_sphere.utils import default_cache_dir
 
-laplacian_module = importlib.import_module('pyg_sphere.nn.conv._laplacian')
 conv_module = importlib.import_module('pyg_sphere.nn.conv.spherical_cheb_conv')
 
 
-@pytest.fixture(autouse=True)
-def _cache_small_graphs(monkeypatch):
-    monkeypatch.setattr(disk_cache, 'CACHE_MIN_NODES', 1)
-    SpherePyramid.clear_cache()
-    yield
-    SpherePyramid.clear_cache()
+pytestmark = pytest.mark.usefixtures('cache_small_graphs')  # tests/conftest.py
 
 
 @pytest.fixture
