@@ -85,8 +85,7 @@ def healpix_knn(pos: torch.Tensor, nside: int, nest: bool, k: int,
     nbr = torch.empty(n, k, dtype=index_dtype)
     chord2 = torch.empty(n, k, dtype=out_dtype)
     fallback = torch.zeros(n, dtype=torch.bool).numpy()
-    with _kernels.LOCK:
-        _kernels.set_threads(torch.get_num_threads())
+    with _kernels.parallel():
         if nest:
             _kernels.nest_image(rows, nside, r, img)
         else:

@@ -5,12 +5,16 @@ Imported lazily (numba takes a moment to import and compiles each kernel
 once; compiled code is cached on disk by numba). Each kernel touches every
 ``[n, k]`` array once or twice, so the graph build runs at memory speed.
 
-Parallel kernels are called under :data:`LOCK`: numba's default threading
-layer (``workqueue``) must not be entered by two Python threads at once.
+Parallel kernels are called inside :func:`parallel`: numba's default threading
+layer (``workqueue``) must not be entered by two Python threads at once, and
+the first launch of its OpenMP layer sets the calling thread's OpenMP thread
+count (PyTorch's too) to numba's pool size.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
+from typing import Iterator
 
 import numba
 import numpy as np
@@ -25,6 +29,22 @@ LOCK = threading.RLock()
 def set_threads(threads: int) -> None:
     """Use ``threads`` numba threads (at most numba's pool size)."""
     numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+
+@contextlib.contextmanager
+def parallel() -> Iterator[None]:
+    """A section that calls parallel kernels: under :data:`LOCK`, with
+    ``torch.get_num_threads()`` numba threads, and PyTorch's thread count as it
+    was afterwards (numba's OpenMP layer resets it when its pool starts)."""
+    import torch
+    with LOCK:
+        threads = torch.get_num_threads()
+        set_threads(threads)
+        try:
+            yield
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
 
 
 @intrinsic

@@ -14,7 +14,7 @@ import torch
 from numba import njit, prange
 from scipy.linalg import eigvalsh_tridiagonal
 
-from ._kernels import LOCK, set_threads
+from ._kernels import parallel
 
 
 @njit(cache=True)
@@ -139,8 +139,7 @@ class LaplacianOperator:
             w = edge_weight.detach().cpu().contiguous()
             if w.dtype not in (torch.float32, torch.float64):
                 w = w.double()
-        with LOCK:
-            set_threads(torch.get_num_threads())
+        with parallel():
             if not _rows_sorted(row.numpy()):
                 order = torch.sort(row, stable=True).indices
                 row, col, w = row[order], col[order], w[order]
@@ -163,8 +162,7 @@ class LaplacianOperator:
 
     def symmetric(self) -> bool:
         rtol = 1e-12 if self.w.dtype == np.float64 else 1e-6
-        with LOCK:
-            set_threads(torch.get_num_threads())
+        with parallel():
             return bool(_symmetric(self.ptr, self.col, self.w, rtol))
 
 
@@ -179,8 +177,7 @@ def lanczos_largest(op: LaplacianOperator, steps: int, v0: np.ndarray) -> Tuple[
     y = np.empty(op.n)
     alpha, beta = [], []
     b = 0.0
-    with LOCK:
-        set_threads(torch.get_num_threads())
+    with parallel():
         _normalize(v0, 1.0 / np.linalg.norm(v0), op.scale, q, z)
         for _ in range(min(steps, op.n)):
             if op.normalized:

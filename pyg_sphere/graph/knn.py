@@ -117,8 +117,7 @@ def symmetrize(nbr: torch.Tensor, value: torch.Tensor,
     # (torch buffers: see _healpix_knn)
     mutual = torch.empty(n, k, dtype=torch.bool).numpy()
     extra = torch.zeros(n, dtype=torch.int64).numpy()
-    with _kernels.LOCK:
-        _kernels.set_threads(torch.get_num_threads())
+    with _kernels.parallel():
         _kernels.reciprocated(tab_np, mutual)
         _kernels.count_lone(tab_np, mutual, extra)
         extra += k

@@ -1,3 +1,5 @@
+import os
+
 import healpy as hp
 import numpy as np
 import pytest
@@ -230,3 +232,24 @@ def test_graph_weights_are_exactly_symmetric(make):
                                              ipix=getattr(data, 'ipix', None))
     A = to_scipy_sparse_matrix(edge_index, weight, data.num_nodes).tocsr()
     assert (A != A.T).nnz == 0
+
+
+def test_graph_build_keeps_the_torch_thread_count():
+    # The first parallel numba kernel of a process starts numba's OpenMP pool, which
+    # set the caller's OpenMP thread count (PyTorch's) to the pool size: a
+    # `torch.set_num_threads(1)` before building a model silently became 2. Fresh
+    # processes, so that the pool starts inside the build.
+    import subprocess
+    import sys
+    code = ('import torch\n'
+            'torch.set_num_threads(1)\n'
+            'from pyg_sphere.samplings import healpix\n'
+            'from pyg_sphere.graph import lambda_max, sphere_knn_graph\n'
+            'd = healpix(16)\n'
+            'ei, w, _ = sphere_knn_graph(d.pos, 8, sampling=d.sampling)\n'
+            'after_knn = torch.get_num_threads()\n'
+            'lambda_max(ei, w, d.num_nodes, method="lanczos")\n'
+            'print(after_knn, torch.get_num_threads())\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True, env={**os.environ, 'NUMBA_NUM_THREADS': '2'}).stdout
+    assert out.split() == ['1', '1']

@@ -62,8 +62,7 @@ def is_symmetric(mat) -> bool:
     import numpy as np
     from ...graph import _kernels
     bad = np.zeros(mat.shape[0], dtype=np.bool_)
-    with _kernels.LOCK:
-        _kernels.set_threads(torch.get_num_threads())
+    with _kernels.parallel():
         _kernels.csr_asymmetric_rows(mat.indptr, mat.indices, mat.data, bad)
     return not bool(bad.any())
 
