@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from pyg_sphere.nn import SphericalChebBlock, SphericalChebConv, SpherePool, kernel_threads
+from pyg_sphere.nn.blocks import _fused
 from pyg_sphere.nn.blocks._fused import (BatchNormReLUMaxPool, batch_stats, can_fuse,
                                          fused_bn_relu_max_pool)
 from pyg_sphere.nn.models import DeepSphere
@@ -22,10 +23,18 @@ def pair(F, gamma, momentum=0.1):
     with torch.no_grad():
         for norm in norms:
             norm.weight.copy_(gamma)
-            norm.bias.copy_(torch.linspace(-0.3, 0.4, F))
+            # channel 0 (tied slots where gamma is 0) passes the ReLU
+            norm.bias.copy_(torch.linspace(0.4, -0.3, F))
             norm.running_mean.copy_(torch.linspace(-1, 1, F))
             norm.running_var.copy_(torch.linspace(0.5, 2, F))
     return norms
+
+
+@pytest.fixture(params=['kernels', 'torch'])
+def path(request, monkeypatch):
+    """Both implementations on CPU: the compiled kernels and the PyTorch ops (GPU path)."""
+    monkeypatch.setattr(_fused, 'USE_KERNELS', request.param == 'kernels')
+    return request.param
 
 
 GAMMAS = {
@@ -39,7 +48,7 @@ GAMMAS = {
 @pytest.mark.parametrize('training', [True, False])
 @pytest.mark.parametrize('momentum', [0.1, None])
 @pytest.mark.parametrize('threads', [1, 3])
-def test_matches_batchnorm_relu_pool(gamma, training, momentum, threads):
+def test_matches_batchnorm_relu_pool(gamma, training, momentum, threads, path):
     B, C, g, F = 5, 12, 4, 6
     n = C * g
     ours, ref = pair(F, GAMMAS[gamma](F), momentum)
@@ -58,6 +67,8 @@ def test_matches_batchnorm_relu_pool(gamma, training, momentum, threads):
                 norm.zero_grad()
                 y = fn(xx)
             y.backward(upstream)
+        if norm is ours:
+            assert y.grad_fn.kernels == (path == 'kernels')
         results.append((y, xx.grad, norm.weight.grad, norm.bias.grad, norm.running_mean,
                         norm.running_var, norm.num_batches_tracked))
     for a, b in zip(*results):
@@ -65,7 +76,7 @@ def test_matches_batchnorm_relu_pool(gamma, training, momentum, threads):
 
 
 @pytest.mark.parametrize('training', [True, False])
-def test_gradcheck(training):
+def test_gradcheck(training, path):
     # In training mode the statistics depend on x: they are recomputed (as
     # constants) on every call, and the backward pass accounts for them.
     B, C, g, F = 2, 3, 4, 3
@@ -83,7 +94,7 @@ def test_gradcheck(training):
     assert torch.autograd.gradcheck(fn, (x, gamma, beta))
 
 
-def test_batch_stats_stay_accurate_for_large_means():
+def test_batch_stats_stay_accurate_for_large_means(path):
     # A channel whose mean is 1e4 times its spread: the chunked two-pass
     # statistics keep the variance to float32 rounding (a sum of squares would
     # lose every digit).
@@ -92,6 +103,57 @@ def test_batch_stats_stay_accurate_for_large_means():
     var64, mean64 = torch.var_mean(x.double(), (0, 1), correction=0)
     assert ((mean.double() - mean64).abs() / mean64.abs()).max() < 1e-6
     assert ((var.double() - var64).abs() / var64).max() < 1e-3
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_kernels_equal_torch_ops(dtype, monkeypatch):
+    # Same values from both implementations in float32 and float64 (sums in float64
+    # in the kernels, in the input's dtype in PyTorch: equal to rounding), for several
+    # chunks of maps, ties included (gamma = 0 for one channel).
+    B, C, g, F = 6, 4096, 4, 5
+    x = torch.randn(B, C * g, F, generator=torch.Generator().manual_seed(7), dtype=dtype)
+    upstream = torch.randn(B, C, F, generator=torch.Generator().manual_seed(8), dtype=dtype)
+    assert _fused._chunks(x)[1] > 1
+    runs = []
+    for use in (True, False):
+        monkeypatch.setattr(_fused, 'USE_KERNELS', use)
+        norm = pair(F, GAMMAS['zero'](F))[0].to(dtype)
+        xx = x.clone().requires_grad_()
+        y = fused_bn_relu_max_pool(xx, norm, g)
+        y.backward(upstream)
+        assert y.grad_fn.kernels == use
+        runs.append((y, xx.grad, norm.weight.grad, norm.bias.grad, norm.running_var))
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, **tol)
+
+
+def test_nan_propagates_as_in_the_unfused_modules(path):
+    B, C, g, F = 2, 6, 4, 3
+    x = torch.randn(B, C * g, F, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    x[0, 5, 1] = float('nan')  # cluster 1, slot 1 of map 0
+    ours, ref = pair(F, GAMMAS['mixed_signs'](F))
+    for norm in (ours, ref):
+        norm.eval()
+    y = fused_bn_relu_max_pool(x, ours, g)
+    expected = unfused(x, ref, SpherePool(torch.arange(C * g) // g, C))
+    assert torch.isnan(y[0, 1, 1]) and torch.isnan(y).sum() == 1
+    torch.testing.assert_close(y, expected, equal_nan=True)
+
+
+def test_torch_ops_where_the_kernels_do_not_apply():
+    # Clusters beyond int8 slots, a non-contiguous input and half precision take the
+    # PyTorch path, with the same results.
+    F = 3
+    norm = pair(F, GAMMAS['positive'](F))[0]
+    for x, g in ((torch.randn(2, 256, F, dtype=torch.float64), 128),
+                 (torch.randn(2, F, 64, dtype=torch.float64).transpose(1, 2), 4)):
+        xx = x.clone().requires_grad_()
+        y = fused_bn_relu_max_pool(xx, norm, g)
+        assert not y.grad_fn.kernels
+        expected = unfused(x, norm, SpherePool(torch.arange(x.shape[1]) // g, x.shape[1] // g))
+        torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-12)
+    assert _fused._kernels(torch.randn(2, 8, F, dtype=torch.bfloat16)) is None
 
 
 def test_block_uses_the_fused_path_only_when_it_applies():

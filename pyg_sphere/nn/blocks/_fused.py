@@ -29,16 +29,21 @@ with :math:`\bar{g} = \frac{1}{N}\sum g`, :math:`\overline{g \hat{x}} =
 selected pixels only, :math:`\hat{x} = (x - \mu) / \sigma`); in eval mode
 :math:`c_0 = c_1 = 0`. Ties pick the lowest slot, as the unfused pooling does.
 
-The statistics are two-pass (mean, then the mean squared deviation), in the
-input's dtype, and the running estimates are updated as
-:class:`torch.nn.BatchNorm1d` updates them (momentum, unbiased variance,
-``num_batches_tracked``).
+The statistics are two-pass (mean, then the mean squared deviation), and the
+running estimates are updated as :class:`torch.nn.BatchNorm1d` updates them
+(momentum, unbiased variance, ``num_batches_tracked``).
+
+Two implementations of every pass: compiled loops (:mod:`._fused_kernels`, one
+pass per chunk of maps, sums in float64) for contiguous float32 / float64 maps
+on CPUs in eager mode, and PyTorch ops (a few per child slot, sums in the
+input's dtype) everywhere else (GPUs, ``torch.compile``, half precision).
 """
 from __future__ import annotations
 
 import contextlib
 from typing import Optional, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -47,6 +52,29 @@ from .._threads import one_thread, run_blocks
 #: Elements (maps x pixels x channels) a chunk of maps holds at least, when
 #: there are enough maps to keep every thread busy.
 MIN_CHUNK_ELEMENTS = 2**16
+
+
+#: Whether the compiled kernels may be used (tests switch them off to check the
+#: PyTorch path on CPUs).
+USE_KERNELS = True
+
+#: Largest cluster whose slots fit the kernels' int8.
+MAX_KERNEL_GROUP = 127
+
+
+def _kernels(x: Tensor, g: int = 1):
+    """The compiled kernels' module if they apply to ``x`` (contiguous float32 or
+    float64 on a CPU, eager mode, clusters of at most 127), else None."""
+    if not USE_KERNELS or x.device.type != 'cpu' or x.dtype not in (torch.float32,
+                                                                   torch.float64) \
+            or not x.is_contiguous() or g > MAX_KERNEL_GROUP or torch.compiler.is_compiling():
+        return None
+    from . import _fused_kernels
+    return _fused_kernels
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().numpy()
 
 
 def _chunks(x: Tensor) -> Tuple[int, int]:
@@ -95,24 +123,32 @@ def batch_stats(x: Tensor) -> Tuple[Tensor, Tensor]:
     spread (unlike a sum of squares).
     """
     B, n, F = x.shape
-    num = _chunks(x)[1]
-    means = x.new_empty(num, F)
-    m2s = x.new_empty(num, F)
-    counts = x.new_empty(num, 1)
+    c, num = _chunks(x)
+    counts = torch.full((num, 1), float(c * n), dtype=torch.float64)
+    counts[-1] = (B - (num - 1) * c) * n
+    kernels = _kernels(x)
+    if kernels is not None:
+        parts = np.empty((num, 2, F))
+        xr = _np(x).reshape(B * n, F)
+        _run(lambda i, b0, b1: kernels.chunk_stats(xr[b0 * n:b1 * n], parts[i]), x)
+        means, m2s = torch.from_numpy(parts).unbind(1)
+    else:
+        means = x.new_empty(num, F)
+        m2s = x.new_empty(num, F)
+        counts = counts.to(x.device, x.dtype)
 
-    def chunk(i: int, b0: int, b1: int) -> None:
-        xc = x[b0:b1]
-        mean = xc.mean((0, 1))
-        dev = xc - mean
-        means[i] = mean
-        m2s[i] = dev.mul_(dev).sum((0, 1))
-        counts[i] = (b1 - b0) * n
+        def chunk(i: int, b0: int, b1: int) -> None:
+            xc = x[b0:b1]
+            mean = xc.mean((0, 1))
+            dev = xc - mean
+            means[i] = mean
+            m2s[i] = dev.mul_(dev).sum((0, 1))
 
-    _run(chunk, x)
+        _run(chunk, x)
     total = B * n
     mean = (means * counts).sum(0) / total
     m2 = m2s.sum(0) + ((means - mean).square() * counts).sum(0)
-    return mean, m2 / total
+    return mean.to(x.dtype), (m2 / total).to(x.dtype)
 
 
 def _max_slot(xv: Tensor, a: Tensor, b: Tensor, best: Tensor, slot: Optional[Tensor]) -> None:
@@ -163,18 +199,34 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
         rstd = torch.rsqrt(var + eps)
         a = gamma * rstd
         b = beta - mean * a
-        xv = x.unflatten(1, (n // g, g))
-        y = x.new_empty(B, n // g, F)
-        slot = torch.empty_like(y) if track else None
+        C = n // g
+        y = x.new_empty(B, C, F)
+        kernels = _kernels(x, g)
+        if kernels is not None:  # slots as int8
+            # with the input at the maximum, which the backward pass reads rather
+            # than gather it from the full-size maps
+            slot = torch.empty(B, C, F, dtype=torch.int8) if track else None
+            x_sel = torch.empty_like(y) if track else None
+            xk, yk, ak, bk = _np(x).reshape(B * C, g, F), _np(y).reshape(B * C, F), _np(a), _np(b)
+            sk = _np(slot).reshape(B * C, F) if track else np.empty((0, 0), np.int8)
+            vk = _np(x_sel).reshape(B * C, F) if track else yk[:0]
 
-        def chunk(i: int, b0: int, b1: int) -> None:
-            _max_slot(xv[b0:b1], a, b, y[b0:b1], None if slot is None else slot[b0:b1])
-            y[b0:b1].relu_()
+            def chunk(i: int, b0: int, b1: int) -> None:
+                r = slice(b0 * C, b1 * C)
+                kernels.pool_forward(xk[r], ak, bk, yk[r], sk[r], vk[r], track)
+        else:  # slots as floats
+            xv = x.unflatten(1, (C, g))
+            slot = torch.empty_like(y) if track else None
+            x_sel = None
+
+            def chunk(i: int, b0: int, b1: int) -> None:
+                _max_slot(xv[b0:b1], a, b, y[b0:b1], None if slot is None else slot[b0:b1])
+                y[b0:b1].relu_()
 
         _run(chunk, x)
         if track:
-            ctx.save_for_backward(x, y, slot, mean, rstd, a)
-        ctx.g, ctx.training = g, training
+            ctx.save_for_backward(x, y, slot, x_sel, mean, rstd, a)
+        ctx.g, ctx.training, ctx.kernels = g, training, kernels is not None
         return y
 
     @staticmethod
@@ -185,51 +237,88 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, gy):
-        x, y, slot, mean, rstd, a = ctx.saved_tensors
+        x, y, slot, x_sel, mean, rstd, a = ctx.saved_tensors
         g, training = ctx.g, ctx.training
         B, n, F = x.shape
-        xv = x.unflatten(1, (n // g, g))
         gy = gy.contiguous()
-        # gradient at the selected pixels (after ReLU: y >= 0, sign is its
-        # derivative), scaled by a, and the sums for gamma and beta, per chunk
+        # the gradient at the selected pixels (after ReLU: y >= 0, sign is its
+        # derivative) scaled by a, and the sums for gamma and beta, per chunk;
+        # then the full-size gradient
         ag = torch.empty_like(y)
-        parts = x.new_empty(_chunks(x)[1], 2, F)
-
-        def sums(i: int, b0: int, b1: int) -> None:
-            gp = torch.mul(gy[b0:b1], torch.sign(y[b0:b1]), out=ag[b0:b1])
-            sl, xc = slot[b0:b1], xv[b0:b1]
-            x_sel = _is_slot(sl, 0).mul_(xc[:, :, 0])
-            for j in range(1, g):
-                x_sel.addcmul_(_is_slot(sl, j), xc[:, :, j])
-            xhat = x_sel.sub_(mean).mul_(rstd)
-            parts[i, 0] = gp.sum((0, 1))
-            parts[i, 1] = xhat.mul_(gp).sum((0, 1))
-            gp.mul_(a)
-
-        _run(sums, x)
-        g_beta, g_gamma = parts.sum(0)  # in chunk order: deterministic
+        backward = _kernel_backward if ctx.kernels else _torch_backward
+        sums, dx = backward(x, y, slot, x_sel, gy, ag, g)
+        num = _chunks(x)[1]
+        parts = np.empty((num, 2, F)) if ctx.kernels else x.new_empty(num, 2, F)
+        _run(lambda i, b0, b1: sums(parts[i], b0, b1, mean, rstd, a), x)
+        g_beta, g_gamma = torch.as_tensor(parts).sum(0).to(x.dtype)  # in chunk order
         grad_x = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.empty_like(x)
-            gv = grad_x.unflatten(1, (n // g, g))
             if training:
                 count = B * n
                 c1 = -a * rstd * (g_gamma / count)
                 c0 = -a * (g_beta / count) - c1 * mean
-
-            def dx(i: int, b0: int, b1: int) -> None:
-                if training:
-                    torch.addcmul(c0, x[b0:b1], c1, out=grad_x[b0:b1])
-                else:
-                    grad_x[b0:b1].zero_()
-                sl, agc = slot[b0:b1], ag[b0:b1]
-                for j in range(g):
-                    gv[b0:b1, :, j].addcmul_(_is_slot(sl, j), agc)
-
-            _run(dx, x)
+            else:
+                c0 = c1 = None
+            _run(lambda i, b0, b1: dx(grad_x, b0, b1, c0, c1), x)
         return (grad_x, g_gamma if ctx.needs_input_grad[1] else None,
                 g_beta if ctx.needs_input_grad[2] else None, None, None, None, None, None,
                 None)
+
+
+def _torch_backward(x: Tensor, y: Tensor, slot: Tensor, x_sel: Optional[Tensor], gy: Tensor,
+                    ag: Tensor, g: int):
+    """The two chunk passes of the backward pass, with PyTorch ops (slots as floats)."""
+    B, n, F = x.shape
+    xv = x.unflatten(1, (n // g, g))
+
+    def sums(out: Tensor, b0: int, b1: int, mean: Tensor, rstd: Tensor, a: Tensor) -> None:
+        gp = torch.mul(gy[b0:b1], torch.sign(y[b0:b1]), out=ag[b0:b1])
+        sl, xc = slot[b0:b1], xv[b0:b1]
+        xs = _is_slot(sl, 0).mul_(xc[:, :, 0])
+        for j in range(1, g):
+            xs.addcmul_(_is_slot(sl, j), xc[:, :, j])
+        xhat = xs.sub_(mean).mul_(rstd)
+        out[0] = gp.sum((0, 1))
+        out[1] = xhat.mul_(gp).sum((0, 1))
+        gp.mul_(a)
+
+    def dx(grad_x: Tensor, b0: int, b1: int, c0: Optional[Tensor], c1: Optional[Tensor]) -> None:
+        if c0 is not None:
+            torch.addcmul(c0, x[b0:b1], c1, out=grad_x[b0:b1])
+        else:
+            grad_x[b0:b1].zero_()
+        gv = grad_x[b0:b1].unflatten(1, (n // g, g))
+        sl, agc = slot[b0:b1], ag[b0:b1]
+        for j in range(g):
+            gv[:, :, j].addcmul_(_is_slot(sl, j), agc)
+
+    return sums, dx
+
+
+def _kernel_backward(x: Tensor, y: Tensor, slot: Tensor, x_sel: Tensor, gy: Tensor, ag: Tensor,
+                     g: int):
+    """The two chunk passes of the backward pass, with the compiled kernels."""
+    from . import _fused_kernels as kernels
+    B, n, F = x.shape
+    C = n // g
+    xk = _np(x).reshape(B * C, g, F)
+    yk, sk, vk, gyk, agk = (_np(t).reshape(B * C, F) for t in (y, slot, x_sel, gy, ag))
+
+    def sums(out: np.ndarray, b0: int, b1: int, mean: Tensor, rstd: Tensor, a: Tensor) -> None:
+        r = slice(b0 * C, b1 * C)
+        kernels.pool_backward_sums(gyk[r], yk[r], vk[r], _np(mean), _np(rstd), _np(a), agk[r],
+                                   out)
+
+    def dx(grad_x: Tensor, b0: int, b1: int, c0: Optional[Tensor], c1: Optional[Tensor]) -> None:
+        r = slice(b0 * C, b1 * C)
+        training = c0 is not None
+        c0k = _np(c0) if training else np.empty(0, xk.dtype)
+        c1k = _np(c1) if training else c0k
+        kernels.pool_backward_dx(xk[r], sk[r], agk[r], c0k, c1k, training,
+                                 _np(grad_x).reshape(B * C, g, F)[r])
+
+    return sums, dx
 
 
 def update_running_stats(norm: torch.nn.BatchNorm1d, mean: Tensor, var: Tensor,
