@@ -10,8 +10,8 @@ from torch_geometric.utils import to_undirected
 
 from pyg_sphere.nn import SphericalChebConv
 from pyg_sphere.nn.conv import _cheb_kernel as kernel
-from pyg_sphere.nn.conv._cheb_kernel import (NORMALIZATIONS, ChebFilter, _tall_t_matmul,
-                                             build_scaled_laplacian)
+from pyg_sphere.nn.conv._cheb_kernel import NORMALIZATIONS, ChebFilter, build_scaled_laplacian
+from pyg_sphere.nn.conv._cheb_recurrence import _tall_t_matmul
 
 F_IN, F_OUT = 5, 4
 

@@ -113,7 +113,7 @@ def test_kernels_equal_torch_ops(dtype, monkeypatch):
     B, C, g, F = 6, 4096, 4, 5
     x = torch.randn(B, C * g, F, generator=torch.Generator().manual_seed(7), dtype=dtype)
     upstream = torch.randn(B, C, F, generator=torch.Generator().manual_seed(8), dtype=dtype)
-    assert _fused._chunks(x)[1] > 1
+    assert _fused._chunks(x.shape)[1] > 1
     runs = []
     for use in (True, False):
         monkeypatch.setattr(_fused, 'USE_KERNELS', use)

@@ -77,15 +77,15 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def _chunks(x: Tensor) -> Tuple[int, int]:
-    """``(maps per chunk, chunks)`` for ``x`` [B, n, F]: a few ten thousand elements
-    per chunk, and at least two chunks when there are two maps. It does not depend
-    on the number of threads, so that results do not either. One chunk under
-    ``torch.compile`` (which fuses the ops itself and cannot trace our threads)."""
-    B = x.shape[0]
+def _chunks(shape: Tuple[int, ...]) -> Tuple[int, int]:
+    """``(maps per chunk, chunks)`` for maps of ``shape`` [B, n, F]: a few ten thousand
+    elements per chunk, and at least two chunks when there are two maps. It does
+    not depend on the number of threads, so that results do not either. One chunk
+    under ``torch.compile`` (which fuses the ops itself and cannot trace our threads)."""
+    B = shape[0]
     if torch.compiler.is_compiling() or B <= 1:
         return max(B, 1), 1
-    per_map = max(1, x.shape[1] * x.shape[2])
+    per_map = max(1, shape[1] * shape[2])
     c = max(1, min(-(-MIN_CHUNK_ELEMENTS // per_map), -(-B // 2)))
     return c, -(-B // c)
 
@@ -99,15 +99,16 @@ def _threads(x: Tensor):
     """Our chunks run on the kernel threads, PyTorch single-threaded around them (no
     parallel region of its own per small op); a single large chunk (one large map)
     runs with PyTorch's threads instead. Nothing under compile."""
-    if torch.compiler.is_compiling() or (_chunks(x)[1] == 1 and x.numel() >= INTRA_OP_ELEMENTS):
+    if torch.compiler.is_compiling() or (_chunks(x.shape)[1] == 1
+                                         and x.numel() >= INTRA_OP_ELEMENTS):
         return contextlib.nullcontext()
     return one_thread()
 
 
-def _run(fn, x: Tensor) -> None:
-    """``fn(chunk, b0, b1)`` over chunks of maps of ``x``, on the kernel threads."""
-    c, num = _chunks(x)
-    B = x.shape[0]
+def _run(fn, shape: Tuple[int, ...]) -> None:
+    """``fn(chunk, b0, b1)`` over chunks of maps of ``shape``, on the kernel threads."""
+    c, num = _chunks(shape)
+    B = shape[0]
     if num == 1:
         fn(0, 0, B)
         return
@@ -123,14 +124,14 @@ def batch_stats(x: Tensor) -> Tuple[Tensor, Tensor]:
     spread (unlike a sum of squares).
     """
     B, n, F = x.shape
-    c, num = _chunks(x)
+    c, num = _chunks(x.shape)
     counts = torch.full((num, 1), float(c * n), dtype=torch.float64)
     counts[-1] = (B - (num - 1) * c) * n
     kernels = _kernels(x)
     if kernels is not None:
         parts = np.empty((num, 2, F))
         xr = _np(x).reshape(B * n, F)
-        _run(lambda i, b0, b1: kernels.chunk_stats(xr[b0 * n:b1 * n], parts[i]), x)
+        _run(lambda i, b0, b1: kernels.chunk_stats(xr[b0 * n:b1 * n], parts[i]), x.shape)
         means, m2s = torch.from_numpy(parts).unbind(1)
     else:
         means = x.new_empty(num, F)
@@ -144,11 +145,19 @@ def batch_stats(x: Tensor) -> Tuple[Tensor, Tensor]:
             means[i] = mean
             m2s[i] = dev.mul_(dev).sum((0, 1))
 
-        _run(chunk, x)
-    total = B * n
+        _run(chunk, x.shape)
+    return merge_stats(means, m2s, counts, x.dtype)
+
+
+def merge_stats(means: Tensor, m2s: Tensor, counts: Tensor,
+                dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+    """Mean and biased variance of the union of chunks, from their ``means``,
+    sums of squared deviations ``m2s`` [chunks, F] and ``counts`` [chunks, 1]
+    (Chan et al.), in ``dtype``."""
+    total = counts.sum()
     mean = (means * counts).sum(0) / total
     m2 = m2s.sum(0) + ((means - mean).square() * counts).sum(0)
-    return mean.to(x.dtype), (m2 / total).to(x.dtype)
+    return mean.to(dtype), (m2 / total).to(dtype)
 
 
 def _max_slot(xv: Tensor, a: Tensor, b: Tensor, best: Tensor, slot: Optional[Tensor]) -> None:
@@ -183,8 +192,8 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
     Inputs: ``x`` [B, n, F] (any strides, ``n = C g``), ``gamma``, ``beta``,
     ``mean``, ``var`` [F] (the batch statistics in training mode, the running
     ones in eval mode; constants), ``eps``, ``g``, ``training``, ``track`` (keep
-    what the backward pass needs). Returns the pooled, activated maps [B, C, F]. Chunks of maps run on the
-    kernel threads (see ``pyg_sphere/nn/_threads.py``).
+    what the backward pass needs). Returns the pooled, activated maps [B, C, F].
+    Chunks of maps run on the kernel threads (see ``pyg_sphere/nn/_threads.py``).
     """
 
     @staticmethod
@@ -195,38 +204,12 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
 
     @staticmethod
     def _forward(ctx, x, gamma, beta, mean, var, eps, g, training, track):
-        B, n, F = x.shape
         rstd = torch.rsqrt(var + eps)
         a = gamma * rstd
-        b = beta - mean * a
-        C = n // g
-        y = x.new_empty(B, C, F)
-        kernels = _kernels(x, g)
-        if kernels is not None:  # slots as int8
-            # with the input at the maximum, which the backward pass reads rather
-            # than gather it from the full-size maps
-            slot = torch.empty(B, C, F, dtype=torch.int8) if track else None
-            x_sel = torch.empty_like(y) if track else None
-            xk, yk, ak, bk = _np(x).reshape(B * C, g, F), _np(y).reshape(B * C, F), _np(a), _np(b)
-            sk = _np(slot).reshape(B * C, F) if track else np.empty((0, 0), np.int8)
-            vk = _np(x_sel).reshape(B * C, F) if track else yk[:0]
-
-            def chunk(i: int, b0: int, b1: int) -> None:
-                r = slice(b0 * C, b1 * C)
-                kernels.pool_forward(xk[r], ak, bk, yk[r], sk[r], vk[r], track)
-        else:  # slots as floats
-            xv = x.unflatten(1, (C, g))
-            slot = torch.empty_like(y) if track else None
-            x_sel = None
-
-            def chunk(i: int, b0: int, b1: int) -> None:
-                _max_slot(xv[b0:b1], a, b, y[b0:b1], None if slot is None else slot[b0:b1])
-                y[b0:b1].relu_()
-
-        _run(chunk, x)
+        y, slot, x_sel, kernels = pool_forward(x, a, beta - mean * a, g, track)
         if track:
             ctx.save_for_backward(x, y, slot, x_sel, mean, rstd, a)
-        ctx.g, ctx.training, ctx.kernels = g, training, kernels is not None
+        ctx.g, ctx.training, ctx.kernels = g, training, kernels
         return y
 
     @staticmethod
@@ -240,39 +223,83 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
         x, y, slot, x_sel, mean, rstd, a = ctx.saved_tensors
         g, training = ctx.g, ctx.training
         B, n, F = x.shape
-        gy = gy.contiguous()
-        # the gradient at the selected pixels (after ReLU: y >= 0, sign is its
-        # derivative) scaled by a, and the sums for gamma and beta, per chunk;
-        # then the full-size gradient
-        ag = torch.empty_like(y)
         backward = _kernel_backward if ctx.kernels else _torch_backward
-        sums, dx = backward(x, y, slot, x_sel, gy, ag, g)
-        num = _chunks(x)[1]
-        parts = np.empty((num, 2, F)) if ctx.kernels else x.new_empty(num, 2, F)
-        _run(lambda i, b0, b1: sums(parts[i], b0, b1, mean, rstd, a), x)
-        g_beta, g_gamma = torch.as_tensor(parts).sum(0).to(x.dtype)  # in chunk order
+        sums, dx = backward(x, y, slot, x_sel, g)
+        ag, g_gamma, g_beta = backward_sums(sums, x.shape, gy, mean, rstd, a, ctx.kernels)
         grad_x = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.empty_like(x)
-            if training:
-                count = B * n
-                c1 = -a * rstd * (g_gamma / count)
-                c0 = -a * (g_beta / count) - c1 * mean
-            else:
-                c0 = c1 = None
-            _run(lambda i, b0, b1: dx(grad_x, b0, b1, c0, c1), x)
+            c0, c1 = grad_coeffs(a, rstd, mean, g_gamma, g_beta, B * n) if training else (None,
+                                                                                           None)
+            _run(lambda i, b0, b1: dx(grad_x, ag, b0, b1, c0, c1), x.shape)
         return (grad_x, g_gamma if ctx.needs_input_grad[1] else None,
                 g_beta if ctx.needs_input_grad[2] else None, None, None, None, None, None,
                 None)
 
 
-def _torch_backward(x: Tensor, y: Tensor, slot: Tensor, x_sel: Optional[Tensor], gy: Tensor,
-                    ag: Tensor, g: int):
+def pool_forward(x: Tensor, a: Tensor, b: Tensor, g: int, track: bool
+                 ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor], bool]:
+    """``y = max over g children of ReLU(a x + b)`` for ``x`` [B, n, F], chunk by chunk;
+    with ``track``, the slot of each maximum (and, for the kernels, its input).
+    Returns ``(y, slot, x_sel, kernels)``: the compiled kernels' int8 slots and
+    inputs at the maxima, or PyTorch's float slots and no inputs."""
+    B, n, F = x.shape
+    C = n // g
+    y = x.new_empty(B, C, F)
+    kernels = _kernels(x, g)
+    if kernels is not None:
+        # with the input at the maximum, which the backward pass reads rather
+        # than gather it from the full-size maps
+        slot = torch.empty(B, C, F, dtype=torch.int8) if track else None
+        x_sel = torch.empty_like(y) if track else None
+        xk, yk, ak, bk = _np(x).reshape(B * C, g, F), _np(y).reshape(B * C, F), _np(a), _np(b)
+        sk = _np(slot).reshape(B * C, F) if track else np.empty((0, 0), np.int8)
+        vk = _np(x_sel).reshape(B * C, F) if track else yk[:0]
+
+        def chunk(i: int, b0: int, b1: int) -> None:
+            r = slice(b0 * C, b1 * C)
+            kernels.pool_forward(xk[r], ak, bk, yk[r], sk[r], vk[r], track)
+    else:  # slots as floats
+        xv = x.unflatten(1, (C, g))
+        slot = torch.empty_like(y) if track else None
+        x_sel = None
+
+        def chunk(i: int, b0: int, b1: int) -> None:
+            _max_slot(xv[b0:b1], a, b, y[b0:b1], None if slot is None else slot[b0:b1])
+            y[b0:b1].relu_()
+
+    _run(chunk, x.shape)
+    return y, slot, x_sel, kernels is not None
+
+
+def backward_sums(sums, shape: Tuple[int, int, int], gy: Tensor, mean: Tensor, rstd: Tensor,
+                  a: Tensor, kernels: bool) -> Tuple[Tensor, Tensor, Tensor]:
+    """First backward pass over the pooled maps, by chunks of maps of ``shape`` (the
+    full-size maps'): ``ag`` (the gradient at the selected pixels, after ReLU,
+    times ``a``) and the gradients of gamma and beta, summed in chunk order."""
+    gy = gy.contiguous()
+    ag = torch.empty_like(gy)
+    num = _chunks(shape)[1]
+    parts = np.empty((num, 2, shape[2])) if kernels else gy.new_empty(num, 2, shape[2])
+    _run(lambda i, b0, b1: sums(parts[i], gy, ag, b0, b1, mean, rstd, a), shape)
+    g_beta, g_gamma = torch.as_tensor(parts).sum(0).to(gy.dtype)
+    return ag, g_gamma, g_beta
+
+
+def grad_coeffs(a: Tensor, rstd: Tensor, mean: Tensor, g_gamma: Tensor, g_beta: Tensor,
+                count: int) -> Tuple[Tensor, Tensor]:
+    """``c0, c1`` of the full-size gradient in training mode (module docstring)."""
+    c1 = -a * rstd * (g_gamma / count)
+    return -a * (g_beta / count) - c1 * mean, c1
+
+
+def _torch_backward(x: Tensor, y: Tensor, slot: Tensor, x_sel: Optional[Tensor], g: int):
     """The two chunk passes of the backward pass, with PyTorch ops (slots as floats)."""
     B, n, F = x.shape
     xv = x.unflatten(1, (n // g, g))
 
-    def sums(out: Tensor, b0: int, b1: int, mean: Tensor, rstd: Tensor, a: Tensor) -> None:
+    def sums(out: Tensor, gy: Tensor, ag: Tensor, b0: int, b1: int, mean: Tensor, rstd: Tensor,
+             a: Tensor) -> None:
         gp = torch.mul(gy[b0:b1], torch.sign(y[b0:b1]), out=ag[b0:b1])
         sl, xc = slot[b0:b1], xv[b0:b1]
         xs = _is_slot(sl, 0).mul_(xc[:, :, 0])
@@ -283,7 +310,8 @@ def _torch_backward(x: Tensor, y: Tensor, slot: Tensor, x_sel: Optional[Tensor],
         out[1] = xhat.mul_(gp).sum((0, 1))
         gp.mul_(a)
 
-    def dx(grad_x: Tensor, b0: int, b1: int, c0: Optional[Tensor], c1: Optional[Tensor]) -> None:
+    def dx(grad_x: Tensor, ag: Tensor, b0: int, b1: int, c0: Optional[Tensor],
+           c1: Optional[Tensor]) -> None:
         if c0 is not None:
             torch.addcmul(c0, x[b0:b1], c1, out=grad_x[b0:b1])
         else:
@@ -296,29 +324,40 @@ def _torch_backward(x: Tensor, y: Tensor, slot: Tensor, x_sel: Optional[Tensor],
     return sums, dx
 
 
-def _kernel_backward(x: Tensor, y: Tensor, slot: Tensor, x_sel: Tensor, gy: Tensor, ag: Tensor,
-                     g: int):
+def _kernel_backward(x: Tensor, y: Tensor, slot: Tensor, x_sel: Tensor, g: int):
     """The two chunk passes of the backward pass, with the compiled kernels."""
     from . import _fused_kernels as kernels
-    B, n, F = x.shape
-    C = n // g
-    xk = _np(x).reshape(B * C, g, F)
-    yk, sk, vk, gyk, agk = (_np(t).reshape(B * C, F) for t in (y, slot, x_sel, gy, ag))
+    B, C, F = y.shape
+    yk, sk, vk = (_np(t).reshape(B * C, F) for t in (y, slot, x_sel))
 
-    def sums(out: np.ndarray, b0: int, b1: int, mean: Tensor, rstd: Tensor, a: Tensor) -> None:
+    def sums(out: np.ndarray, gy: Tensor, ag: Tensor, b0: int, b1: int, mean: Tensor,
+             rstd: Tensor, a: Tensor) -> None:
         r = slice(b0 * C, b1 * C)
-        kernels.pool_backward_sums(gyk[r], yk[r], vk[r], _np(mean), _np(rstd), _np(a), agk[r],
-                                   out)
+        kernels.pool_backward_sums(_np(gy).reshape(B * C, F)[r], yk[r], vk[r], _np(mean),
+                                   _np(rstd), _np(a), _np(ag).reshape(B * C, F)[r], out)
 
-    def dx(grad_x: Tensor, b0: int, b1: int, c0: Optional[Tensor], c1: Optional[Tensor]) -> None:
-        r = slice(b0 * C, b1 * C)
-        training = c0 is not None
-        c0k = _np(c0) if training else np.empty(0, xk.dtype)
-        c1k = _np(c1) if training else c0k
-        kernels.pool_backward_dx(xk[r], sk[r], agk[r], c0k, c1k, training,
-                                 _np(grad_x).reshape(B * C, g, F)[r])
+    def dx(grad_x: Tensor, ag: Tensor, b0: int, b1: int, c0: Optional[Tensor],
+           c1: Optional[Tensor]) -> None:
+        kernel_dx(x[b0:b1], slot[b0:b1], ag[b0:b1], c0, c1, grad_x[b0:b1], g)
 
     return sums, dx
+
+
+def kernel_dx(x: Optional[Tensor], slot: Tensor, ag: Tensor, c0: Optional[Tensor],
+              c1: Optional[Tensor], out: Tensor, g: int) -> None:
+    """``out`` (contiguous, the elements of ``[m, C g, F]``) = the full-size gradient of
+    ``m`` maps from their slots and ``ag`` [m, C, F]: ``c0 + c1 x`` in training mode
+    (``c0`` given), 0 in eval mode (``x`` unused, may be None), plus ``ag`` at the
+    selected children. With the compiled kernels, in this thread."""
+    from . import _fused_kernels as kernels
+    m, C, F = slot.shape
+    gx = _np(out).reshape(m * C, g, F)
+    training = c0 is not None
+    xk = _np(x).reshape(m * C, g, F) if training else gx
+    c0k = _np(c0) if training else np.empty(0, gx.dtype)
+    c1k = _np(c1) if training else c0k
+    kernels.pool_backward_dx(xk, _np(slot).reshape(m * C, F), _np(ag).reshape(m * C, F), c0k,
+                             c1k, training, gx)
 
 
 def update_running_stats(norm: torch.nn.BatchNorm1d, mean: Tensor, var: Tensor,

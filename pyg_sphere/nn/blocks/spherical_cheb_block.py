@@ -11,7 +11,9 @@ from torch_geometric.nn.resolver import activation_resolver
 from ..._validation import _got, check_choice
 from ..conv import SphericalChebConv
 from ..pool import SpherePool
+from ..conv._cheb_kernel import cheb_filter
 from ._fused import can_fuse, fused_bn_relu_max_pool
+from ._fused_block import applies, fused_block
 from ._layout import from_rows, pool_dense, rows
 
 #: Activations accepted by name (any ``torch.nn.Module`` instance is accepted
@@ -38,6 +40,13 @@ def make_pool(pool: Any) -> Optional[SpherePool]:
         return SpherePool(**pool)
     raise ValueError(f"Expected 'pool' to be None, a SpherePool or a dict of SpherePool "
                      f"arguments (got {_got(pool)})")
+
+
+def _hooked(module: torch.nn.Module) -> bool:
+    """Whether calling ``module`` would run hooks (then it is called as a module)."""
+    from torch.nn.modules import module as _module
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or _module._global_forward_hooks or _module._global_forward_pre_hooks)
 
 
 class SphericalChebBlock(torch.nn.Module):
@@ -171,10 +180,17 @@ class SphericalChebBlock(torch.nn.Module):
         batch: Optional[Tensor] = None,
         lambda_max: Optional[Union[float, Tensor]] = None,
     ) -> Union[Tensor, Tuple[Tensor, ...]]:
+        group = can_fuse(self.norm, self.act, self.pool) if x.dim() == 3 else None
+        if group is not None and not _hooked(self.conv):
+            lap, weight = self.conv.operands(x, edge_index, edge_weight, batch, lambda_max)
+            if applies(x, lap, group):  # the whole block, blocks of maps in cache
+                return fused_block(x, weight, self.conv.bias, lap, self.norm, group)
+            # batch norm, ReLU, max pooling in one pass
+            return fused_bn_relu_max_pool(cheb_filter(x, weight, self.conv.bias, lap), self.norm,
+                                          group)
         out = self.conv(x, edge_index, edge_weight, batch, lambda_max)
         if out.dim() == 3:
-            group = can_fuse(self.norm, self.act, self.pool)
-            if group is not None:  # batch norm, ReLU, max pooling in one pass
+            if group is not None:
                 return fused_bn_relu_max_pool(out, self.norm, group)
             r, shape = rows(out)  # free: the conv's own memory
             out = from_rows(self._norm_act(r), shape)

@@ -61,7 +61,7 @@ Edge weights are treated as constants: no gradient flows to ``edge_weight``.
 from __future__ import annotations
 
 import contextlib
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -69,6 +69,8 @@ from torch import Tensor
 from ._laplacian import (NORMALIZATIONS, ScaledLaplacian, build_scaled_laplacian,  # noqa: F401
                          csr as _csr, trace_scaled_laplacian)
 from .._threads import num_participants, one_thread, run_blocks
+from ._cheb_recurrence import (_adjoint, _adjoint_weights, _basis_weights, _filter,
+                               _filter_buffers)
 
 # --------------------------------------------------------------------------- #
 # Dense-sparse kernels. weight [K, F_out, F] (the stacked Linear weights); the
@@ -128,186 +130,14 @@ def _block_operators(crow: Tensor, col: Tensor, value: Tensor, B: int, c: int
     return full, _csr(crow_b[:m * n + 1], col_b[:m * nnz], value_b[:m * nnz], m * n)
 
 
-def _clenshaw(L: Tensor, X: Tensor, weight: Tensor, bias: Optional[Tensor], out: Tensor,
-              scratch: Optional[Tensor], n: int) -> None:
-    """``out = sum_k T_k(L) X W_k^T + bias`` for one block of c maps.
-
-    ``X [n * c, F]`` and ``out, scratch [n * c, O]`` are node-major (row ``i * c + m``
-    is node i of map m of the block). Clenshaw's recurrence runs in the two
-    buffers, in place (``addmm_`` with ``alpha`` / ``beta``), and ends in ``out``.
-    """
-    K, O = weight.shape[0], weight.shape[1]
-    cols = X.shape[0] // n * O
-    if K == 1:
-        if bias is None:
-            torch.mm(X, weight[0].t(), out=out)
-        else:
-            torch.addmm(bias, X, weight[0].t(), out=out)
-        return
-    assert scratch is not None
-    # b_{K-1} goes to the buffer that b_0 will end in when K - 1 is even.
-    first, second = (out, scratch) if (K - 1) % 2 == 0 else (scratch, out)
-    torch.mm(X, weight[K - 1].t(), out=first)
-    b1, b2 = first, None
-    for k in range(K - 2, -1, -1):
-        alpha = 2.0 if k > 0 else 1.0
-        if b2 is None:  # b_{k+2} = 0
-            new = second
-            torch.mm(X, weight[k].t(), out=new)
-            new.view(n, cols).addmm_(L, b1.view(n, cols), alpha=alpha)
-        else:  # b_k = X W_k + alpha L b_{k+1} - b_{k+2}, in the buffer of b_{k+2}
-            new = b2
-            new.view(n, cols).addmm_(L, b1.view(n, cols), beta=-1.0, alpha=alpha)
-            new.addmm_(X, weight[k].t())
-        b1, b2 = new, b1
-    assert b1 is out
-    if bias is not None:
-        out.add_(bias)
-
-
-def _features_first(L: Tensor, X: Tensor, weight: Tensor, bias: Optional[Tensor], out: Tensor,
-                    t_a: Optional[Tensor], t_b: Optional[Tensor], n: int) -> None:
-    """``out = sum_k T_k(L) X W_k^T + bias`` by the forward recurrence on ``X``.
-
-    Same result as :func:`_clenshaw`, with the sparse products on the ``F``
-    input columns instead of the ``O`` output columns: cheaper when ``F < O``.
-    ``t_a, t_b [rows, F]`` hold ``T_k X``; ``X [rows, F]``, ``out [rows, O]``.
-    """
-    K = weight.shape[0]
-    if bias is None:
-        torch.mm(X, weight[0].t(), out=out)
-    else:
-        torch.addmm(bias, X, weight[0].t(), out=out)
-    if K == 1:
-        return
-    assert t_a is not None
-    cols = X.shape[0] // n * X.shape[1]
-    t_a.view(n, cols).addmm_(L, X.view(n, cols), beta=0.0)  # T_1 X (never read before)
-    out.addmm_(t_a, weight[1].t())
-    prev, cur = X, t_a
-    for k in range(2, K):
-        if prev is X:  # T_2 X = 2 L T_1 X - X, in t_b
-            assert t_b is not None
-            new = t_b.copy_(X)
-        else:  # T_k X = 2 L T_{k-1} X - T_{k-2} X, in the buffer of T_{k-2} X
-            new = prev
-        new.view(n, cols).addmm_(L, cur.view(n, cols), beta=-1.0, alpha=2.0)
-        out.addmm_(new, weight[k].t())
-        prev, cur = cur, new
-
-
-def _filter(L: Optional[Tensor], X: Tensor, weight: Tensor, bias: Optional[Tensor],
-            out: Tensor, buffers: Tuple[Optional[Tensor], Optional[Tensor]], n: int) -> None:
-    """The cheaper of the two evaluations: sparse products on min(F, O) columns."""
-    if X.shape[1] < weight.shape[1]:
-        _features_first(L, X, weight, bias, out, buffers[0], buffers[1], n)
-    else:
-        _clenshaw(L, X, weight, bias, out, buffers[0], n)
-
-
-def _filter_buffers(x: Tensor, rows: int, K: int, F: int, O: int
-                    ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-    """Scratch buffers of :func:`_filter` for blocks of ``rows`` rows."""
-    if K == 1:
-        return None, None
-    if F < O:
-        return x.new_empty(rows, F), x.new_empty(rows, F) if K > 2 else None
-    return x.new_empty(rows, O), None
-
-
-def _tall_t_matmul(a: Tensor, b: Tensor, out: Tensor, accumulate: bool = False) -> None:
-    """``out (+)= a^T @ b`` for tall ``a [N, p]``, ``b [N, q]`` and a small ``[p, q]`` result.
-
-    The long reduction is split into chunks run as one batched GEMM and summed:
-    a single ``[p, N] @ [N, q]`` GEMM gives a GPU one or two thread blocks for the
-    whole reduction (measured 1.2 ms at N = 6.3M on an H100), and is also a bit
-    slower with MKL on CPUs.
-    """
-    N = a.shape[0]
-    max_chunks, min_rows = (256, 1024) if a.is_cuda else (16, 4096)
-    chunks = min(max_chunks, N // min_rows)
-    if chunks < 2:
-        if accumulate:
-            out.addmm_(a.t(), b)
-        else:
-            torch.mm(a.t(), b, out=out)
-        return
-    rows = N // chunks
-    m = rows * chunks
-    part = torch.bmm(a[:m].view(chunks, rows, a.shape[1]).transpose(1, 2),
-                     b[:m].view(chunks, rows, b.shape[1]))
-    if accumulate:
-        out.add_(part.sum(0))
-    else:
-        torch.sum(part, 0, out=out)
-    if m < N:
-        out.addmm_(a[m:].t(), b[m:])
-
-
-def _adjoint(Lt: Optional[Tensor], G: Tensor, X: Tensor, weight: Tensor,
-             grad_w: Optional[Tensor], accumulate_w: bool, grad_x: Optional[Tensor],
-             z_a: Optional[Tensor], z_b: Optional[Tensor], G_writable: bool, n: int) -> None:
-    """Gradients of :func:`_clenshaw` for one block (same row layout).
-
-    ``Z_k = T_k(L^T) G`` by the forward recurrence, in two buffers (or in ``G``
-    once it is no longer needed, if it may be overwritten); then
-    ``grad_w[k] (+)= Z_k^T X`` and ``grad_x = sum_k Z_k W_k``.
-    """
-    K, O = weight.shape[0], weight.shape[1]
-    cols = G.shape[0] // n * O
-    z_prev: Optional[Tensor] = None
-    z = G
-    for k in range(K):
-        if k == 1:
-            assert Lt is not None and z_a is not None
-            # beta=0: the buffer is written, never read.
-            z_a.view(n, cols).addmm_(Lt, G.view(n, cols), beta=0.0)
-            z_prev, z = z, z_a
-        elif k >= 2:
-            assert Lt is not None and z_prev is not None
-            if z_prev is G and not G_writable:  # Z_2 = 2 L^T Z_1 - G, in z_b
-                assert z_b is not None
-                new = z_b.copy_(G)
-            else:  # Z_k = 2 L^T Z_{k-1} - Z_{k-2}, in the buffer of Z_{k-2}
-                new = z_prev
-            new.view(n, cols).addmm_(Lt, z.view(n, cols), beta=-1.0, alpha=2.0)
-            z_prev, z = z, new
-        if grad_w is not None:
-            _tall_t_matmul(z, X, grad_w[k], accumulate_w)
-        if grad_x is not None:
-            if k == 0:
-                torch.mm(z, weight[0], out=grad_x)
-            else:
-                grad_x.addmm_(z, weight[k])
-
-
-def _adjoint_weights(Lt: Optional[Tensor], G: Tensor, X: Tensor, grad_w: Tensor, Z: Tensor,
-                     z_a: Optional[Tensor], z_b: Optional[Tensor], n: int) -> None:
-    """``grad_w[k] = Z_k^T X`` only (an input that needs no gradient, e.g. the
-    first layer), with the ``Z_k`` side by side in ``Z [rows, K, O]``: one GEMM
-    ``X^T [Z_0 ... Z_{K-1}]`` with a long reduction and ``K O`` outputs, 2x
-    faster than ``K`` GEMMs with ``F`` outputs for few input channels (measured
-    on one CPU core, 6 channels)."""
-    K, O = Z.shape[1], Z.shape[2]
-    cols = G.shape[0] // n * O
-    Z[:, 0].copy_(G)
-    prev, cur = None, G  # contiguous Z_{k-2}, Z_{k-1}: sparse products read them
-    for k in range(1, K):
-        if k == 1:
-            new = z_a
-            new.view(n, cols).addmm_(Lt, G.view(n, cols), beta=0.0)
-        else:  # Z_k = 2 L^T Z_{k-1} - Z_{k-2}, in the buffer of Z_{k-2} (z_b for G)
-            assert z_b is not None
-            new = z_b.copy_(G) if prev is G else prev
-            new.view(n, cols).addmm_(Lt, cur.view(n, cols), beta=-1.0, alpha=2.0)
-        Z[:, k].copy_(new)
-        prev, cur = cur, new
-    gw = torch.mm(X.t(), Z.view(-1, K * O))  # [F, K * O]
-    grad_w.copy_(gw.view(-1, K, O).permute(1, 2, 0))
-
-
 def _forward_impl(x: Tensor, crow: Tensor, col: Tensor, value: Tensor, weight: Tensor,
-                  bias: Optional[Tensor], node_major: bool) -> Tensor:
+                  bias: Optional[Tensor], node_major: bool,
+                  epilogue: Optional[Callable[[int, int, Tensor], None]] = None,
+                  keep: bool = True) -> Tensor:
+    """The filter; map-major (CPU) blocks may end in ``epilogue(block, first map, out)``
+    on the block's output ``[m * n, O]`` while it is in cache, and with ``keep=False``
+    that output is a per-participant buffer (the full output is never written; an
+    empty tensor is returned)."""
     K, O, F = weight.shape
     if x.numel() == 0:  # no node or no map: nothing to filter
         return x.new_zeros(x.shape[:2] + (O, ))
@@ -319,83 +149,129 @@ def _forward_impl(x: Tensor, crow: Tensor, col: Tensor, value: Tensor, weight: T
                 _filter_buffers(x, n * B, K, F, O), n)
         return out
     B, n, _ = x.shape
-    out = x.new_empty(B, n, O)
+    out = x.new_empty(B, n, O) if keep else x.new_empty(0)
     T = num_participants()
     c = maps_per_block(B, n)
     num_blocks = -(-B // c)
     Ls = _block_operators(crow, col, value, B, c) if K > 1 else (None, None)
-    scratch = [_filter_buffers(x, c * n, K, F, O) for _ in range(min(T, num_blocks))]
+    P = min(T, num_blocks)
+    scratch = [_filter_buffers(x, c * n, K, F, O) for _ in range(P)]
+    outs = None if keep else [x.new_empty(c * n, O) for _ in range(P)]
 
     def block(i: int, p: int) -> None:
         b0 = i * c
         m = min(c, B - b0)
         buf = tuple(None if t is None else t[:m * n] for t in scratch[p])
-        _filter(Ls[0] if m == c else Ls[1], x[b0:b0 + m].view(m * n, F), weight, bias,
-                out[b0:b0 + m].view(m * n, O), buf, m * n)
+        ob = out[b0:b0 + m].view(m * n, O) if keep else outs[p][:m * n]
+        _filter(Ls[0] if m == c else Ls[1], x[b0:b0 + m].view(m * n, F), weight, bias, ob, buf,
+                m * n)
+        if epilogue is not None:
+            epilogue(i, b0, ob)
 
     run_blocks(block, num_blocks, T, intra_op=num_blocks == 1 and c * n >= INTRA_OP_ROWS)
     return out
 
 
-def _backward_impl(grad: Tensor, x: Tensor, crow_t: Tensor, col_t: Tensor, value_t: Tensor,
-                   weight: Tensor, node_major: bool, need_x: bool, need_weight: bool,
-                   need_bias: bool) -> Tuple[Tensor, Tensor, Tensor]:
+def _backward_impl(grad: Optional[Tensor], x: Tensor, crow_t: Tensor, col_t: Tensor,
+                   value_t: Tensor, weight: Tensor, node_major: bool, need_x: bool,
+                   need_weight: bool, need_bias: bool,
+                   grad_fn: Optional[Callable[[int, int, Tensor], None]] = None,
+                   forward_op: Optional[Tuple[Tensor, Tensor, Tensor]] = None
+                   ) -> Tuple[Tensor, Tensor, Tensor]:
+    """The gradients; with ``grad=None`` (map-major, CPU, maps and nodes > 0, some
+    gradient needed) each block's output gradient is written by ``grad_fn(block,
+    first map, out [m * n, O])`` into a per-participant buffer instead: the full
+    output gradient is never materialised; ``forward_op``, the CSR parts of
+    :math:`\tilde{L}` itself, lets a weights-only gradient use :func:`_basis_weights`."""
     K, O, F = weight.shape
+    if grad is None:
+        return _backward_blocks(None, x, crow_t, col_t, value_t, weight, need_x, need_weight,
+                                need_bias, True, grad_fn, forward_op)
     # A non-contiguous incoming gradient is copied; the copy is ours to overwrite.
     owned = not grad.is_contiguous()
     grad = grad.contiguous()
+    if not node_major and x.numel() > 0 and (need_x or need_weight):
+        return _backward_blocks(grad, x, crow_t, col_t, value_t, weight, need_x, need_weight,
+                                need_bias, owned, None, None)
     grad_w = weight.new_empty(weight.shape) if need_weight else weight.new_empty(0)
     grad_x = x.new_empty(x.shape) if need_x else x.new_empty(0)
-    if node_major or x.numel() == 0 or not (need_x or need_weight):
-        grad_b = grad.sum((0, 1)) if need_bias else grad.new_empty(0)
+    grad_b = grad.sum((0, 1)) if need_bias else grad.new_empty(0)
     if x.numel() == 0:  # no node or no map: zero gradients
         return grad_x, grad_w.zero_(), grad_b
     if not (need_x or need_weight):
         return grad_x, grad_w, grad_b
     Lt = _csr(crow_t, col_t, value_t, crow_t.numel() - 1) if K > 1 else None
-    gw = grad_w if need_weight else None
-    if node_major:
-        n, B, _ = x.shape
-        z_a = x.new_empty(n * B, O) if K > 1 else None
-        z_b = x.new_empty(n * B, O) if K > 2 and not owned else None
-        _adjoint(Lt, grad.view(n * B, O), x.reshape(n * B, F), weight, gw, False,
-                 grad_x.view(n * B, F) if need_x else None, z_a, z_b, owned, n)
-        return grad_x, grad_w, grad_b
+    n, B, _ = x.shape
+    z_a = x.new_empty(n * B, O) if K > 1 else None
+    z_b = x.new_empty(n * B, O) if K > 2 and not owned else None
+    _adjoint(Lt, grad.view(n * B, O), x.reshape(n * B, F), weight,
+             grad_w if need_weight else None, False,
+             grad_x.view(n * B, F) if need_x else None, z_a, z_b, owned, n)
+    return grad_x, grad_w, grad_b
+
+
+def _backward_blocks(grad: Optional[Tensor], x: Tensor, crow_t: Tensor, col_t: Tensor,
+                     value_t: Tensor, weight: Tensor, need_x: bool, need_weight: bool,
+                     need_bias: bool, owned: bool, grad_fn: Optional[Callable],
+                     forward_op: Optional[Tuple[Tensor, Tensor, Tensor]]
+                     ) -> Tuple[Tensor, Tensor, Tensor]:
+    """Map-major blocks of :func:`_backward_impl` (the output gradient in ``grad`` or
+    from ``grad_fn``; ``owned``: the blocks may overwrite it)."""
+    K, O, F = weight.shape
+    grad_w = weight.new_empty(weight.shape) if need_weight else weight.new_empty(0)
+    grad_x = x.new_empty(x.shape) if need_x else x.new_empty(0)
     B, n, _ = x.shape
     T = num_participants()
     c = maps_per_block(B, n)
     num_blocks = -(-B // c)
     P = min(T, num_blocks)
-    Lts = _block_operators(crow_t, col_t, value_t, B, c) if K > 1 else (None, None)
-    z_a = [x.new_empty(c * n, O) if K > 1 else None for _ in range(P)]
-    z_b = [x.new_empty(c * n, O) if K > 2 and (not owned or not need_x) else None
+    # weights only, widening: the recurrence on the F input columns (T_k(L) X)
+    basis = forward_op is not None and need_weight and not need_x and K > 1 and F < O
+    if basis:
+        Lts = _block_operators(*forward_op, B, c)
+        width, z_cat = F, [x.new_empty(c * n, K, F) for _ in range(P)]
+    else:
+        Lts = _block_operators(crow_t, col_t, value_t, B, c) if K > 1 else (None, None)
+        width = O
+        z_cat = [x.new_empty(c * n, K, O) if not need_x and K > 1 else None for _ in range(P)]
+    z_a = [x.new_empty(c * n, width) if K > 1 else None for _ in range(P)]
+    z_b = [x.new_empty(c * n, width) if K > 2 and (not owned or not need_x) else None
            for _ in range(P)]
-    z_cat = [x.new_empty(c * n, K, O) if not need_x and K > 1 else None for _ in range(P)]
     # the weight gradient of each block, summed in block order (deterministic)
     gws = grad_w.new_empty((num_blocks, ) + weight.shape) if need_weight else None
-    gbs = grad.new_empty(num_blocks, O) if need_bias else None
+    gbs = x.new_empty(num_blocks, O) if need_bias else None
+    grads = None if grad_fn is None else [x.new_empty(c * n, O) for _ in range(P)]
 
     def block(i: int, p: int) -> None:
         b0 = i * c
         m = min(c, B - b0)
         rows = m * n
         za, zb = z_a[p], z_b[p]
+        if grads is None:
+            gb = grad[b0:b0 + m].view(rows, O)
+        else:
+            gb = grads[p][:rows]
+            grad_fn(i, b0, gb)
         if gbs is not None:  # before the recurrence may overwrite the gradient
-            torch.sum(grad[b0:b0 + m].view(rows, O), 0, out=gbs[i])
+            torch.sum(gb, 0, out=gbs[i])
         za = None if za is None else za[:rows]
         zb = None if zb is None else zb[:rows]
-        if not need_x and K > 1:
-            _adjoint_weights(Lts[0] if m == c else Lts[1], grad[b0:b0 + m].view(rows, O),
-                             x[b0:b0 + m].view(rows, F), gws[i], z_cat[p][:rows], za, zb, rows)
+        if basis:
+            _basis_weights(Lts[0] if m == c else Lts[1], gb, x[b0:b0 + m].view(rows, F), gws[i],
+                           z_cat[p][:rows], za, zb, rows)
             return
-        _adjoint(Lts[0] if m == c else Lts[1], grad[b0:b0 + m].view(rows, O),
-                 x[b0:b0 + m].view(rows, F), weight, None if gws is None else gws[i], False,
+        if not need_x and K > 1:
+            _adjoint_weights(Lts[0] if m == c else Lts[1], gb, x[b0:b0 + m].view(rows, F),
+                             gws[i], z_cat[p][:rows], za, zb, rows)
+            return
+        _adjoint(Lts[0] if m == c else Lts[1], gb, x[b0:b0 + m].view(rows, F), weight,
+                 None if gws is None else gws[i], False,
                  grad_x[b0:b0 + m].view(rows, F) if need_x else None, za, zb, owned, rows)
 
     run_blocks(block, num_blocks, T, intra_op=num_blocks == 1 and c * n >= INTRA_OP_ROWS)
     if need_weight:
         torch.sum(gws, 0, out=grad_w)
-    grad_b = gbs.sum(0) if gbs is not None else grad.new_empty(0)
+    grad_b = gbs.sum(0) if gbs is not None else x.new_empty(0)
     return grad_x, grad_w, grad_b
 
 

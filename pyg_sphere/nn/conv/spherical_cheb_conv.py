@@ -255,6 +255,21 @@ class SphericalChebConv(torch.nn.Module):
         batch: Optional[Tensor] = None,
         lambda_max: Optional[Union[float, Tensor]] = None,
     ) -> Tensor:
+        lap, weight = self.operands(x, edge_index, edge_weight, batch, lambda_max)
+        if x.dim() == 2:
+            return cheb_filter(x.unsqueeze(0), weight, self.bias, lap).squeeze(0)
+        return cheb_filter(x, weight, self.bias, lap)
+
+    def operands(
+        self,
+        x: Tensor,
+        edge_index: Adj,
+        edge_weight: Optional[Tensor] = None,
+        batch: Optional[Tensor] = None,
+        lambda_max: Optional[Union[float, Tensor]] = None,
+    ) -> Tuple[ScaledLaplacian, Tensor]:
+        r"""Check a call's arguments and return what the filter needs: :math:`\tilde{L}`
+        (the cache, or built for this call) and the stacked weights ``[K, F_out, F_in]``."""
         # Shape checks on Python ints: no host sync, and under torch.compile
         # they are decided while tracing (torch._check_value's message closure
         # is not traceable by every supported torch version).
@@ -292,10 +307,7 @@ class SphericalChebConv(torch.nn.Module):
                              f"nodes of the graph its Laplacian was built (or cached) for "
                              f"(got {n})")
 
-        weight = torch.stack([lin.weight for lin in self.lins])
-        if x.dim() == 2:
-            return cheb_filter(x.unsqueeze(0), weight, self.bias, lap).squeeze(0)
-        return cheb_filter(x, weight, self.bias, lap)
+        return lap, torch.stack([lin.weight for lin in self.lins])
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
