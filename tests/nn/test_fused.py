@@ -128,6 +128,28 @@ def test_kernels_equal_torch_ops(dtype, monkeypatch):
         torch.testing.assert_close(a, b, **tol)
 
 
+@pytest.mark.parametrize('training', [True, False])
+def test_one_large_map_is_split_into_pieces(training, monkeypatch):
+    # One map of 2^21 elements: the kernels' pooling and full-size gradient run on
+    # row pieces (kernel threads), with the values of the PyTorch path.
+    B, C, g, F = 1, 2**15, 4, 16
+    x = torch.randn(B, C * g, F, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
+    upstream = torch.randn(B, C, F, generator=torch.Generator().manual_seed(11),
+                           dtype=torch.float64)
+    assert _fused._one_large_chunk(x)
+    runs = []
+    for use in (True, False):
+        monkeypatch.setattr(_fused, 'USE_KERNELS', use)
+        norm = pair(F, GAMMAS['zero'](F))[0].train(training)
+        xx = x.clone().requires_grad_()
+        with kernel_threads(2):
+            y = fused_bn_relu_max_pool(xx, norm, g)
+            y.backward(upstream)
+        runs.append((y, xx.grad, norm.weight.grad, norm.bias.grad))
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
 def test_nan_propagates_as_in_the_unfused_modules(path):
     B, C, g, F = 2, 6, 4, 3
     x = torch.randn(B, C * g, F, generator=torch.Generator().manual_seed(9), dtype=torch.float64)

@@ -105,6 +105,23 @@ def _threads(x: Tensor):
     return one_thread()
 
 
+#: Pieces a single large chunk is cut into for the kernels' passes that sum
+#: nothing (pooling forward, full-size gradient): one map of 10^7 pixels on
+#: every thread, as PyTorch's intra-op threads would run it.
+ROW_PIECES = 16
+
+
+def _one_large_chunk(x: Tensor) -> bool:
+    return _chunks(x.shape)[1] == 1 and x.numel() >= INTRA_OP_ELEMENTS
+
+
+def _run_rows(fn, rows: int) -> None:
+    """``fn(slice)`` over :data:`ROW_PIECES` ranges of ``rows``, on the kernel threads."""
+    step = -(-rows // ROW_PIECES)
+    run_blocks(lambda i, p: fn(slice(i * step, min(rows, (i + 1) * step))),
+               -(-rows // step) if rows else 0)
+
+
 def _run(fn, shape: Tuple[int, ...]) -> None:
     """``fn(chunk, b0, b1)`` over chunks of maps of ``shape``, on the kernel threads."""
     c, num = _chunks(shape)
@@ -231,7 +248,13 @@ class BatchNormReLUMaxPool(torch.autograd.Function):
             grad_x = torch.empty_like(x)
             c0, c1 = grad_coeffs(a, rstd, mean, g_gamma, g_beta, B * n) if training else (None,
                                                                                            None)
-            _run(lambda i, b0, b1: dx(grad_x, ag, b0, b1, c0, c1), x.shape)
+            if ctx.kernels and _one_large_chunk(x):  # no reduction: split the clusters
+                C = n // g
+                _run_rows(lambda r: kernel_dx(
+                    None if c0 is None else x.view(B * C, g, F)[r], slot.view(B * C, 1, F)[r],
+                    ag.view(B * C, 1, F)[r], c0, c1, grad_x.view(B * C, g, F)[r], g), B * C)
+            else:
+                _run(lambda i, b0, b1: dx(grad_x, ag, b0, b1, c0, c1), x.shape)
         return (grad_x, g_gamma if ctx.needs_input_grad[1] else None,
                 g_beta if ctx.needs_input_grad[2] else None, None, None, None, None, None,
                 None)
@@ -256,9 +279,15 @@ def pool_forward(x: Tensor, a: Tensor, b: Tensor, g: int, track: bool
         sk = _np(slot).reshape(B * C, F) if track else np.empty((0, 0), np.int8)
         vk = _np(x_sel).reshape(B * C, F) if track else yk[:0]
 
-        def chunk(i: int, b0: int, b1: int) -> None:
-            r = slice(b0 * C, b1 * C)
+        def rows(r: slice) -> None:
             kernels.pool_forward(xk[r], ak, bk, yk[r], sk[r], vk[r], track)
+
+        if _one_large_chunk(x):  # no reduction: split the clusters instead
+            _run_rows(rows, B * C)
+            return y, slot, x_sel, True
+
+        def chunk(i: int, b0: int, b1: int) -> None:
+            rows(slice(b0 * C, b1 * C))
     else:  # slots as floats
         xv = x.unflatten(1, (C, g))
         slot = torch.empty_like(y) if track else None
