@@ -78,7 +78,10 @@ class SphericalChebBlock(torch.nn.Module):
     works on the conv's memory, without transposing the maps; batch norm, ReLU
     and max pooling over contiguous clusters (HEALPix NESTED) run fused, with
     one pass over the full-resolution maps that writes pooled-size tensors
-    only.
+    only; on CPUs, for two maps or more, the conv joins them (its blocks of
+    maps take their statistics, and their gradient is formed, while in cache;
+    an eval forward never writes the full-resolution conv output), except when
+    a hook is registered on the conv, which then runs as a module.
 
     Args:
         in_channels (int): Size of each input sample :math:`F_{in}`.
