@@ -143,8 +143,7 @@ def batch_stats(x: Tensor) -> Tuple[Tensor, Tensor]:
     """
     B, n, F = x.shape
     c, num = _chunks(x.shape)
-    counts = torch.full((num, 1), float(c * n), dtype=torch.float64)
-    counts[-1] = (B - (num - 1) * c) * n
+    counts = chunk_counts(B, n, c)
     kernels = _kernels(x)
     if kernels is not None:
         parts = np.empty((num, 2, F))
@@ -165,6 +164,15 @@ def batch_stats(x: Tensor) -> Tuple[Tensor, Tensor]:
 
         _run(chunk, x.shape)
     return merge_stats(means, m2s, counts, x.dtype)
+
+
+def chunk_counts(B: int, n: int, c: int) -> Tensor:
+    """Pixels ``[chunks, 1]`` (float64) of the chunks of ``c`` maps of ``n`` pixels of a
+    batch of ``B`` maps (the last one may hold fewer)."""
+    num = -(-B // c)
+    counts = torch.full((num, 1), float(c * n), dtype=torch.float64)
+    counts[-1] = (B - (num - 1) * c) * n
+    return counts
 
 
 def merge_stats(means: Tensor, m2s: Tensor, counts: Tensor,

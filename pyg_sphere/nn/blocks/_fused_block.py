@@ -70,10 +70,8 @@ class ChebBatchNormReLUMaxPool(torch.autograd.Function):
             parts = np.empty((num, 2, O))
             out = _forward_impl(x, lap.crow, lap.col, lap.value, weight, bias, False,
                                 lambda i, b0, ob: kernels.chunk_stats(_np(ob), parts[i]))
-            counts = torch.full((num, 1), float(c * n), dtype=torch.float64)
-            counts[-1] = (B - (num - 1) * c) * n
             means, m2s = torch.from_numpy(parts).unbind(1)
-            mean, var = _fused.merge_stats(means, m2s, counts, x.dtype)
+            mean, var = _fused.merge_stats(means, m2s, _fused.chunk_counts(B, n, c), x.dtype)
             if norm.training and norm.track_running_stats:
                 _fused.update_running_stats(norm, mean, var, B * n)
         else:

@@ -40,9 +40,10 @@ one GEMM with the stacked weights was 1.5x slower in the same folded layout
 at nside 64 on CPU, and keeps ``K`` activations alive for the backward pass.)
 When the layer widens (``F_in < F_out``) the forward recurrence
 :math:`T_k(\tilde{L}) X` on the ``F_in`` input columns is cheaper, and used
-instead (:func:`_features_first`; 1.15x to 1.4x faster per block for the
-SHREC'17 layers, measured on one CPU core); it keeps nothing more for the
-backward pass either.
+instead (:func:`._cheb_recurrence._features_first`; 1.15x to 1.4x faster per
+block for the SHREC'17 layers, measured on one CPU core); it keeps nothing
+more for the backward pass either. The per-block recurrences live in
+:mod:`._cheb_recurrence`.
 The backward pass runs the forward Chebyshev recurrence on the output gradient
 with :math:`\tilde{L}^\top`,
 
@@ -182,7 +183,8 @@ def _backward_impl(grad: Optional[Tensor], x: Tensor, crow_t: Tensor, col_t: Ten
     gradient needed) each block's output gradient is written by ``grad_fn(block,
     first map, out [m * n, O])`` into a per-participant buffer instead: the full
     output gradient is never materialised; ``forward_op``, the CSR parts of
-    :math:`\tilde{L}` itself, lets a weights-only gradient use :func:`_basis_weights`."""
+    :math:`\tilde{L}` itself, lets a weights-only gradient use
+    :func:`._cheb_recurrence._basis_weights`."""
     K, O, F = weight.shape
     if grad is None:
         return _backward_blocks(None, x, crow_t, col_t, value_t, weight, need_x, need_weight,
