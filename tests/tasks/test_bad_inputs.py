@@ -264,7 +264,8 @@ def _default_sigint():
 
 
 def _interrupt(argv, marker, env):
-    """Start ``pyg-sphere ARGV``, send SIGINT once ``marker`` is printed."""
+    """Start ``pyg-sphere ARGV``, send SIGINT once ``marker`` is printed; returns the exit
+    code and everything the process printed."""
     proc = subprocess.Popen([sys.executable, '-m', 'pyg_sphere', *argv], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=_default_sigint)
@@ -277,9 +278,9 @@ def _interrupt(argv, marker, env):
             proc.send_signal(signal.SIGINT)
             break
         assert time.time() < deadline, seen
-    proc.communicate(timeout=120)
+    seen += proc.communicate(timeout=120)[0] or ''
     assert marker in seen, seen
-    return proc.returncode
+    return proc.returncode, seen
 
 
 @pytest.mark.slow
@@ -289,7 +290,8 @@ def test_interrupted_then_rerun(marker, tmp_path):
                PYG_SPHERE_CACHE=str(tmp_path / 'cache'))
     argv = ['train', 'climate', '--subdivisions', '3', '--n-maps', '40', '--epochs', '3',
             '--batch-size', '4', '--no-progress', '--out', str(tmp_path / 'run')]
-    assert _interrupt(argv, marker, env) == 130
+    code, seen = _interrupt(argv, marker, env)
+    assert code == 130, seen[-4000:]  # the traceback, if it ended in another exception
     assert not [p for p in tmp_path.rglob('*') if '.tmp-' in p.name]
     again = subprocess.run([sys.executable, '-m', 'pyg_sphere', *argv,
                             *(['--resume'] if (tmp_path / 'run' / 'last.pt').exists() else [])],
