@@ -254,13 +254,8 @@ def pool_forward(x: Tensor, a: Tensor, b: Tensor, g: int, track: bool
     y = x.new_empty(B, C, F)
     kernels = _kernels(x, g)
     if kernels is not None:
-        # with the input at the maximum, which the backward pass reads rather
-        # than gather it from the full-size maps
-        slot = torch.empty(B, C, F, dtype=torch.int8) if track else None
-        x_sel = torch.empty_like(y) if track else None
-        xk, yk, ak, bk = _np(x).reshape(B * C, g, F), _np(y).reshape(B * C, F), _np(a), _np(b)
-        sk = _np(slot).reshape(B * C, F) if track else np.empty((0, 0), np.int8)
-        vk = _np(x_sel).reshape(B * C, F) if track else yk[:0]
+        slot, x_sel, yk, sk, vk = kernel_outputs(y, track)
+        xk, ak, bk = _np(x).reshape(B * C, g, F), _np(a), _np(b)
 
         def rows(r: slice) -> None:
             kernels.pool_forward(xk[r], ak, bk, yk[r], sk[r], vk[r], track)
@@ -282,6 +277,20 @@ def pool_forward(x: Tensor, a: Tensor, b: Tensor, g: int, track: bool
 
     _run(chunk, x.shape)
     return y, slot, x_sel, kernels is not None
+
+
+def kernel_outputs(y: Tensor, track: bool):
+    """What the forward kernel writes besides ``y`` [B, C, F]: with ``track``, the int8
+    slots and the input at each maximum (which the backward pass reads rather than
+    gather it from the full-size maps). Returns them and the ``[B C, F]`` arrays of
+    ``y``, slots and inputs (empty stand-ins without ``track``)."""
+    B, C, F = y.shape
+    slot = torch.empty(B, C, F, dtype=torch.int8) if track else None
+    x_sel = torch.empty_like(y) if track else None
+    yk = _np(y).reshape(B * C, F)
+    sk = _np(slot).reshape(B * C, F) if track else np.empty((0, 0), np.int8)
+    vk = _np(x_sel).reshape(B * C, F) if track else yk[:0]
+    return slot, x_sel, yk, sk, vk
 
 
 def backward_sums(sums, shape: Tuple[int, int, int], gy: Tensor, mean: Tensor, rstd: Tensor,

@@ -84,11 +84,8 @@ class ChebBatchNormReLUMaxPool(torch.autograd.Function):
         else:  # each block pooled as soon as it is filtered
             out = None
             y = x.new_empty(B, C, O)
-            slot = torch.empty(B, C, O, dtype=torch.int8) if track else None
-            x_sel = torch.empty_like(y) if track else None
-            yk, ak, bk = _np(y).reshape(B * C, O), _np(a), _np(b)
-            sk = _np(slot).reshape(B * C, O) if track else np.empty((0, 0), np.int8)
-            vk = _np(x_sel).reshape(B * C, O) if track else yk[:0]
+            slot, x_sel, yk, sk, vk = _fused.kernel_outputs(y, track)
+            ak, bk = _np(a), _np(b)
 
             def pool(i: int, b0: int, ob: Tensor) -> None:
                 r = slice(b0 * C, b0 * C + ob.shape[0] // g)
