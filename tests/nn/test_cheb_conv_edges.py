@@ -164,20 +164,27 @@ def test_cache_laplacian_fills_the_cache():
 
 
 @pytest.mark.parametrize('normalization', [None, 'sym', 'rw'])
-@pytest.mark.parametrize('assembly', ['scipy', 'scipy_chunks', 'sort'])
+@pytest.mark.parametrize('assembly', ['scipy', 'scipy_chunks', 'sort', 'grouped'])
 def test_builds_agree_with_duplicates_and_self_loops(normalization, assembly, monkeypatch):
     # Duplicated edges (summed), self loops (dropped by get_laplacian), a directed
-    # graph: the eager build (scipy assembly on CPU, in chunks of edges, or
-    # torch.sort elsewhere) and the traceable build give one operator, ChebConv's.
+    # graph: the eager build (scipy assembly on CPU, in chunks of edges, compiled
+    # passes over edges grouped by source, or torch.sort elsewhere) and the
+    # traceable build give one operator, ChebConv's.
     from pyg_sphere.nn.conv import _laplacian, _laplacian_cpu
     if assembly == 'sort':
         monkeypatch.setattr(_laplacian, 'SCIPY_DEVICES', ())
     if assembly == 'scipy_chunks':
         monkeypatch.setattr(_laplacian_cpu, 'CHUNK_EDGES', 7)
+    if assembly == 'grouped':
+        monkeypatch.setattr(_laplacian_cpu, 'GROUPED_MIN_EDGES', 0)
     n = 12
     edge_index, weight = random_graph(n, 40, seed=27, directed=True, dtype=torch.float64)
     edge_index = torch.cat([edge_index, edge_index[:, :5], torch.tensor([[3, 7], [3, 7]])], 1)
     weight = torch.cat([weight, weight[:5], torch.tensor([0.5, 2.0], dtype=torch.float64)])
+    if assembly == 'grouped':
+        order = torch.sort(edge_index[0], stable=True).indices
+        edge_index, weight = edge_index[:, order], weight[order]
+        spy = _spy(monkeypatch, _laplacian, 'grouped_csr')
     ref = ChebConv(F_IN, F_OUT, K=4, normalization=normalization).double()
     with torch.no_grad():
         ref.bias.normal_()
@@ -198,6 +205,20 @@ def test_builds_agree_with_duplicates_and_self_loops(normalization, assembly, mo
         conv.load_state_dict(ref.state_dict())
         conv._cached_laplacian = lap
         assert_rel_close(conv(x, edge_index, weight), expected, 1e-10)
+    if assembly == 'grouped':
+        assert spy == [True]  # the compiled passes built the eager operator
+
+
+def _spy(monkeypatch, module, name):
+    """Record whether each call of ``module.name`` returned a result."""
+    calls, real = [], getattr(module, name)
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(out is not None)
+        return out
+    monkeypatch.setattr(module, name, spy)
+    return calls
 
 
 @pytest.mark.parametrize('backend', [

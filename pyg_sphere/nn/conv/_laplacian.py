@@ -10,9 +10,11 @@ Two builds give the same operator:
 * :func:`build_scaled_laplacian` validates its inputs, drops self loops, sums
   duplicate edges and detects symmetry. It syncs with the host and runs once per
   graph when the layer is ``cached``. On CPUs the CSR matrices are assembled by
-  :mod:`scipy.sparse` (counting sorts, linear in the number of edges: 100 M
-  edges in seconds, where ``torch.Tensor.coalesce`` took minutes); on other
-  devices by a ``torch.sort`` of the entries.
+  compiled passes over the rows when the edges are grouped by source (the
+  graphs of :mod:`pyg_sphere.graph`), else by :mod:`scipy.sparse` (counting
+  sorts, linear in the number of edges: 100 M edges in seconds, where
+  ``torch.Tensor.coalesce`` took minutes); on other devices by a
+  ``torch.sort`` of the entries.
 * :func:`trace_scaled_laplacian` makes no host sync and has static shapes, so
   that ``torch.compile(fullgraph=True)`` traces it: self loops get weight zero
   instead of being dropped, duplicates stay (a sparse product sums them), no
@@ -30,7 +32,7 @@ import torch
 from torch import Tensor
 
 from .._threads import one_thread
-from ._laplacian_cpu import cpu_entries, scipy_csr
+from ._laplacian_cpu import cpu_entries, grouped_csr, scipy_csr
 
 #: Allowed values of ``normalization`` (same as :class:`torch_geometric.nn.ChebConv`).
 NORMALIZATIONS = (None, 'sym', 'rw')
@@ -306,6 +308,10 @@ def build_scaled_laplacian(
     index_dtype = _index_dtype(n, num_edges + n)
     one_lambda = not (isinstance(lambda_max, Tensor) and lambda_max.numel() > 1)
     if device.type in SCIPY_DEVICES and dtype in (torch.float32, torch.float64) and one_lambda:
+        parts = grouped_csr(edge_index, n, edge_weight, normalization, lambda_max, dtype,
+                            index_dtype)
+        if parts is not None:
+            return ScaledLaplacian(*parts, n)
         with one_thread():  # memory-bound passes: robust, and as fast, on one thread
             entries = list(cpu_entries(edge_index, n, edge_weight, normalization, lambda_max,
                                         dtype, index_dtype))

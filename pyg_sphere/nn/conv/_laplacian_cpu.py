@@ -1,7 +1,14 @@
-r"""CPU assembly of the operator of :mod:`._laplacian`: the entries of
-:math:`\tilde{L}` in chunked passes over the edges (validating on the way), and
-their CSR form (and that of the transpose) by :mod:`scipy.sparse` counting sorts,
-linear in the number of edges.
+r"""CPU assembly of the operator of :mod:`._laplacian`.
+
+* :func:`grouped_csr`: edges grouped by source (``edge_index[0]``
+  non-decreasing, as every graph of :mod:`pyg_sphere.graph` is): each node's
+  edges form its row of :math:`\tilde{L}^\top`, assembled, sorted and summed in
+  compiled parallel passes (:mod:`._laplacian_kernels`); :math:`\tilde{L}` is
+  that matrix when it is symmetric (checked exactly), its scipy transpose if not.
+* Any other order: the entries of :math:`\tilde{L}` in chunked passes over the
+  edges (:func:`cpu_entries`, validating on the way), and their CSR form (and
+  that of the transpose) by :mod:`scipy.sparse` counting sorts
+  (:func:`scipy_csr`), linear in the number of edges.
 """
 from __future__ import annotations
 
@@ -10,6 +17,100 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+
+
+#: Edges from which grouped edge lists are assembled by the compiled passes
+#: (below, the first call's loading of the kernels costs more than it saves).
+GROUPED_MIN_EDGES = 1 << 16
+_NORMS = {None: 0, 'sym': 1, 'rw': 2}
+
+
+def grouped_csr(edge_index: Tensor, n: int, edge_weight: Optional[Tensor],
+                normalization: Optional[str], lambda_max: Optional[object],
+                dtype: torch.dtype, index_dtype: torch.dtype
+                ) -> Optional[Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, bool]]:
+    r"""The output of :func:`scipy_csr` for the entries of :func:`cpu_entries`
+    (the same checks and errors, the same values; duplicates summed in edge
+    order), from edges grouped by source, or :obj:`None` when ``edge_index[0]``
+    is not non-decreasing, the graph is small, or :math:`\lambda_{\max}` is
+    zero (an edgeless ``D - A``: the general path handles it)."""
+    import numpy as np
+
+    from ...graph import _kernels
+    from . import _laplacian_kernels as kern
+    E = edge_index.size(1)
+    if E < GROUPED_MIN_EDGES:
+        return None
+    if edge_index.dtype not in (torch.int32, torch.int64):
+        edge_index = edge_index.long()
+    src, dst = edge_index[0].contiguous().numpy(), edge_index[1].contiguous().numpy()
+    if edge_weight is None:
+        w = np.empty(0, dtype=np.float64)
+    else:
+        weight = edge_weight.detach()
+        if weight.dtype not in (torch.float32, torch.float64):
+            weight = weight.to(torch.float64)
+        w = weight.contiguous().numpy()
+    with _kernels.parallel():
+        scan = np.zeros((max(1, 4 * torch.get_num_threads()), 6), dtype=np.int64)
+        kern.scan_edges(src, dst, w, scan)
+        lo, hi = int(scan[:, 1].min()), int(scan[:, 2].max())
+        if lo < 0 or hi >= n:
+            raise ValueError(f"Expected 'edge_index' to index the {n} nodes of x, i.e. to lie "
+                             f"in [0, {n - 1}] (got {lo if lo < 0 else hi})")
+        if int(scan[:, 0].sum()):
+            return None  # not grouped by source
+        if int(scan[:, 3].sum()):
+            raise ValueError(f"Expected 'edge_weight' to be finite (got {int(scan[:, 4].sum())} "
+                             f"NaN or infinite value(s) among {E})")
+        ptr = np.empty(n + 1, dtype=np.int64)
+        kern.row_starts(src, ptr)
+        deg = np.empty(n, dtype=np.float64)
+        kern.row_degrees(ptr, dst, w, deg)
+        norm = _NORMS[normalization]
+        if normalization is not None:  # as cpu_entries (torch's pow rounds as it does)
+            t = torch.from_numpy(deg)
+            t = t.pow(-0.5) if normalization == 'sym' else 1.0 / t
+            f = t.masked_fill_(torch.isinf(t), 0.0).numpy()
+        else:
+            f = np.empty(0, dtype=np.float64)
+        diag = deg if normalization is None else np.ones(n, dtype=np.float64)
+        if lambda_max is None:  # 2 max_ij L_ij over the diagonal and the edges
+            best = np.empty(n, dtype=np.float64)
+            kern.row_max_entry(ptr, dst, w, norm, f, best)
+            lam = 2.0 * max(float(diag.max()) if n > 0 else 1.0, float(best.max()))
+            del best
+        else:
+            lam = float(lambda_max)
+        if not (lam > 0 and math.isfinite(lam)):
+            return None
+        cols = torch.empty(E + n, dtype=index_dtype)
+        vals = torch.empty(E + n, dtype=dtype)
+        counts = np.empty(n, dtype=np.int64)
+        kern.fill_rows(ptr, dst, w, norm, f, 2.0 / lam, diag, cols.numpy(), vals.numpy(),
+                       counts)
+        del deg, diag, f
+        crow = torch.zeros(n + 1, dtype=index_dtype)
+        np.cumsum(counts, out=crow.numpy()[1:])
+        nnz = int(crow[-1])
+        if nnz < E + n:  # self loops or duplicate edges: close the gaps
+            packed_cols = torch.empty(nnz, dtype=index_dtype)
+            packed_vals = torch.empty(nnz, dtype=dtype)
+            kern.compact_rows(ptr, crow.numpy(), cols.numpy(), vals.numpy(),
+                              packed_cols.numpy(), packed_vals.numpy())
+            cols, vals = packed_cols, packed_vals
+        del ptr, counts
+        bad = np.zeros(n, dtype=np.bool_)
+        _kernels.csr_asymmetric_rows(crow.numpy(), cols.numpy(), vals.numpy(), bad)
+        symmetric = not bool(bad.any())
+    tr = (crow, cols, vals)  # rows = sources: the transpose
+    if symmetric:
+        return tr + tr + (True, )
+    import scipy.sparse as sp
+    mat = _transpose(sp.csr_matrix((vals.numpy(), cols.numpy(), crow.numpy()), shape=(n, n)))
+    fwd = (torch.from_numpy(mat.indptr).to(index_dtype),
+           torch.from_numpy(mat.indices).to(index_dtype), torch.from_numpy(mat.data))
+    return fwd + tr + (False, )
 
 
 def scipy_csr(entries: list, n: int
