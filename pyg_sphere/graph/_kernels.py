@@ -1,5 +1,5 @@
-"""Compiled (numba) loops of the graph build: the HEALPix window search and
-the symmetrisation of a kNN table.
+"""Compiled (numba) loops of the graph build: the HEALPix window search, the
+symmetrisation of a kNN table, and the CSR form of edge lists grouped by source.
 
 Imported lazily (numba takes a moment to import and compiles each kernel
 once; compiled code is cached on disk by numba). Each kernel touches every
@@ -239,3 +239,34 @@ def csr_asymmetric_rows(indptr, indices, data, bad):
             if lo == end or indices[lo] != i or data[lo] != data[e]:
                 bad[i] = True
                 break
+
+
+@njit(cache=True)
+def is_non_decreasing(row):
+    """Is ``row`` sorted (each entry at least the previous one)?"""
+    for e in range(1, row.shape[0]):
+        if row[e] < row[e - 1]:
+            return False
+    return True
+
+
+@njit(parallel=True, cache=True)
+def row_starts(row, ptr):
+    """``ptr[i]``: the first edge of source ``i`` (``ptr[n]`` = E) of a
+    non-decreasing ``row`` with entries in ``[0, n)``, ``n = len(ptr) - 1``."""
+    E = row.shape[0]
+    n = ptr.shape[0] - 1
+    for e in prange(E + 1):
+        prev = np.int64(row[e - 1]) if e > 0 else np.int64(-1)
+        cur = np.int64(row[e]) if e < E else np.int64(n)
+        for r in range(prev + 1, cur + 1):
+            ptr[r] = e
+
+
+@njit(parallel=True, cache=True)
+def expand_rows(ptr, col, out):
+    """The edge list ``out`` [2, E] (int64) of the CSR form ``(ptr, col)``."""
+    for i in prange(ptr.shape[0] - 1):
+        for e in range(ptr[i], ptr[i + 1]):
+            out[0, e] = i
+            out[1, e] = col[e]

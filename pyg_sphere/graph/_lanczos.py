@@ -14,15 +14,7 @@ import torch
 from numba import njit, prange
 from scipy.linalg import eigvalsh_tridiagonal
 
-from ._kernels import parallel
-
-
-@njit(cache=True)
-def _rows_sorted(row):
-    for e in range(1, row.shape[0]):
-        if row[e] < row[e - 1]:
-            return False
-    return True
+from ._kernels import is_non_decreasing, parallel
 
 
 @njit(parallel=True, cache=True)
@@ -140,7 +132,7 @@ class LaplacianOperator:
             if w.dtype not in (torch.float32, torch.float64):
                 w = w.double()
         with parallel():
-            if not _rows_sorted(row.numpy()):
+            if not is_non_decreasing(row.numpy()):
                 order = torch.sort(row, stable=True).indices
                 row, col, w = row[order], col[order], w[order]
             self.n = num_nodes

@@ -64,7 +64,7 @@ def grouped_csr(edge_index: Tensor, n: int, edge_weight: Optional[Tensor],
             raise ValueError(f"Expected 'edge_weight' to be finite (got {int(scan[:, 4].sum())} "
                              f"NaN or infinite value(s) among {E})")
         ptr = np.empty(n + 1, dtype=np.int64)
-        kern.row_starts(src, ptr)
+        _kernels.row_starts(src, ptr)
         deg = np.empty(n, dtype=np.float64)
         kern.row_degrees(ptr, dst, w, deg)
         norm = _NORMS[normalization]

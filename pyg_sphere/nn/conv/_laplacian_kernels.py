@@ -61,19 +61,6 @@ def scan_edges(src, dst, weight, out):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def row_starts(src, ptr):
-    """``ptr[i]``: the first edge of source ``i`` (``ptr[n]`` = E) of a
-    non-decreasing ``src`` with entries in ``[0, n)``, ``n = len(ptr) - 1``."""
-    E = src.shape[0]
-    n = ptr.shape[0] - 1
-    for e in prange(E + 1):
-        prev = np.int64(src[e - 1]) if e > 0 else np.int64(-1)
-        cur = np.int64(src[e]) if e < E else np.int64(n)
-        for r in range(prev + 1, cur + 1):
-            ptr[r] = e
-
-
-@njit(parallel=True, cache=True, nogil=True)
 def row_degrees(ptr, dst, weight, deg):
     """``deg[i]``: the summed weights (float64, in edge order) of the edges
     leaving ``i``, self loops excluded (``get_laplacian`` drops them)."""
