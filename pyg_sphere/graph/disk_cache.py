@@ -6,13 +6,18 @@ of arrays), all keyed by the same parameters: everything that changes the
 graph (the sampling descriptor, a digest of ``pos`` and ``ipix``, ``k``, the
 kernel width, the distance, the normalization and ``lambda_max`` method, the
 levels and coarsening factor), :obj:`GRAPH_FORMAT` and the library version.
+Edge lists grouped by source (``edge_index[0]`` non-decreasing, as every
+graph of :mod:`pyg_sphere.graph` is) are stored in CSR form, int64 row
+pointers and int32 columns (:func:`pack_edges`): a third of the bytes of the
+``[2, E]`` int64 array, which writing the cache at nside 1024 waited for.
 Each array file is checksummed (SHA-256) by its manifest; ``meta`` is written
 last and removed before a rebuild, so it marks a complete entry. A missing,
 truncated, edited or stale file makes the whole entry rebuild.
 
-Loaded arrays are copy-on-write memory maps of the cache files: a warm load
-reads the files once (the checksums) and allocates nothing, and writing to a
-returned tensor changes only the process's private copy of that page.
+Loaded arrays are copy-on-write memory maps of the cache files (edge lists
+are expanded from their CSR form into new tensors): a warm load reads the
+files once (the checksums), and writing to a returned tensor changes only the
+process's private copy of that page.
 Cache files are replaced atomically, never modified in place (do not edit
 them while a process uses them).
 """
@@ -34,7 +39,7 @@ from ..utils import ArrayCache, default_cache_dir
 
 #: Version of the layout of cached graphs; bump it when an entry's content
 #: or meaning changes.
-GRAPH_FORMAT = 2
+GRAPH_FORMAT = 3
 #: Graphs with fewer nodes are not cached on disk (faster to build than to
 #: hash and read back).
 CACHE_MIN_NODES = 1 << 16
@@ -69,6 +74,45 @@ def digest(tensor: Optional[torch.Tensor]) -> Optional[str]:
     h = hashlib.sha256(f'{t.dtype}{tuple(t.shape)}'.encode())
     h.update(t.view(-1).view(torch.uint8).numpy().data)
     return h.hexdigest()
+
+
+#: Suffixes of the two arrays of a packed edge list (:func:`pack_edges`).
+PTR, COL = '.ptr', '.col'
+_INT32 = np.iinfo(np.int32)
+
+
+def pack_edges(edge_index: torch.Tensor) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """The CSR form ``(ptr int64 [rows + 1], col int32 [E])`` of an int64
+    ``[2, E]`` edge list grouped by source (rows ``0 .. edge_index[0, -1]``),
+    or :obj:`None` when it is not one (unsorted, negative rows, columns
+    beyond int32, empty): :func:`unpack_edges` gives back the very array."""
+    from . import _kernels
+    if (edge_index.dtype != torch.int64 or edge_index.dim() != 2 or edge_index.size(0) != 2
+            or edge_index.size(1) == 0):
+        return None
+    t = edge_index.detach().cpu()
+    row, col = t[0].contiguous(), t[1]
+    if int(row[0]) < 0 or int(col.min()) < _INT32.min or int(col.max()) > _INT32.max:
+        return None
+    with _kernels.parallel():
+        if not _kernels.is_non_decreasing(row.numpy()):
+            return None
+        ptr = torch.empty(int(row[-1]) + 2, dtype=torch.int64)
+        _kernels.row_starts(row.numpy(), ptr.numpy())
+    return ptr, col.to(torch.int32)
+
+
+def unpack_edges(ptr: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+    """The ``[2, E]`` int64 edge list of :func:`pack_edges`' output."""
+    from . import _kernels
+    if (ptr.dim() != 1 or ptr.numel() < 2 or int(ptr[0]) != 0 or int(ptr[-1]) != col.numel()
+            or not _kernels.is_non_decreasing(ptr.numpy())):
+        raise ValueError(f"Expected row pointers from 0 to the {col.numel()} columns of a "
+                         f"packed edge list (got {ptr.numel()} pointers)")
+    out = torch.empty(2, col.numel(), dtype=torch.int64)
+    with _kernels.parallel():
+        _kernels.expand_rows(ptr.numpy(), col.numpy(), out.numpy())
+    return out
 
 
 def sampling_json(sampling: Any) -> Any:
@@ -109,14 +153,17 @@ class Entry:
         self.meta = meta
 
     def open(self) -> Dict[str, torch.Tensor]:
-        """Fresh copy-on-write maps of the arrays (empty arrays are not files).
-        Raises ``OSError`` / ``ValueError`` if a file went missing or shrank."""
+        """Fresh copy-on-write maps of the arrays (empty arrays are not files),
+        packed edge lists expanded. Raises ``OSError`` / ``ValueError`` if a
+        file went missing or shrank."""
         out = {}
         for key, (path, dtype, shape) in self.files.items():
             if path is None:
                 out[key] = torch.from_numpy(np.empty(shape, dtype=dtype))
             else:
                 out[key] = torch.from_numpy(np.load(path, mmap_mode='c', allow_pickle=False))
+        for key in self.meta.get('packed', []):
+            out[key] = unpack_edges(out.pop(key + PTR), out.pop(key + COL))
         return out
 
 
@@ -128,7 +175,10 @@ def _load_locked(cache: ArrayCache, name: str, params: Dict[str, Any]) -> Option
         meta = json.loads(raw.tobytes().decode('utf-8'))
         specs = {key: (str(dtype), [int(v) for v in shape])
                  for key, (dtype, shape) in meta['arrays'].items()}
+        packed = [str(key) for key in meta.get('packed', [])]
     except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not all(key + PTR in specs and key + COL in specs for key in packed):
         return None
     files: Dict[str, Tuple[Optional[Path], str, list]] = {
         key: (None, dtype, shape) for key, (dtype, shape) in specs.items()}
@@ -196,29 +246,44 @@ class Writer:
         self._pool = ThreadPoolExecutor(max_workers=1)
         return self
 
-    def add(self, key: str, tensor: torch.Tensor) -> None:
-        array = tensor.detach().cpu().contiguous().numpy()
-        spec = (str(array.dtype), list(array.shape))
+    def add(self, key: str, tensor: torch.Tensor, edges: bool = False) -> None:
+        """Queue ``tensor`` as the array ``key``; ``edges``: an edge list,
+        stored packed (:func:`pack_edges`) when it is grouped by source."""
         if self.failed is not None:
             return
+        tensor = tensor.detach().cpu().contiguous()
+        job = self._store_edges if edges else self._store
+        self._pending.append(self._pool.submit(job, key, tensor))
+
+    def _store(self, key: str, tensor: torch.Tensor) -> list:
+        array = tensor.numpy()
+        spec = (str(array.dtype), list(array.shape))
         if not array.size:
-            self._files[key] = (None, *spec)
-            return
-        future = self._pool.submit(self.cache.store, f'{self.name}.{key}', self.params, array)
-        self._pending.append((key, spec, future))
+            return [(key, None, spec)]
+        return [(key, self.cache.store(f'{self.name}.{key}', self.params, array), spec)]
+
+    def _store_edges(self, key: str, tensor: torch.Tensor) -> list:
+        packed = pack_edges(tensor)  # in this thread: the caller builds on
+        if packed is None:
+            return self._store(key, tensor)
+        return self._store(key + PTR, packed[0]) + self._store(key + COL, packed[1])
 
     def finish(self, meta: Dict[str, Any]) -> Optional[Entry]:
         """Wait for the arrays, write ``meta`` and return the entry
         (:obj:`None`, with a warning, if the folder cannot be written)."""
-        for key, spec, future in self._pending:
+        for future in self._pending:
             try:
-                self._files[key] = (future.result(), *spec)
+                for key, path, spec in future.result():
+                    self._files[key] = (path, *spec)
             except OSError as err:
                 self.failed = err
         self._pending = []
         if self.failed is None:
-            meta = dict(meta, arrays={key: [dtype, shape]
-                                      for key, (_, dtype, shape) in self._files.items()})
+            packed = sorted(key[:-len(PTR)] for key in self._files if key.endswith(PTR)
+                            and key[:-len(PTR)] + COL in self._files)
+            meta = dict(meta, packed=packed,
+                        arrays={key: [dtype, shape]
+                                for key, (_, dtype, shape) in self._files.items()})
             text = json.dumps(meta, sort_keys=True).encode('utf-8')
             try:
                 self.cache.store(_meta_name(self.name), self.params,
@@ -238,10 +303,12 @@ class Writer:
 
 
 def store(cache: ArrayCache, name: str, params: Dict[str, Any],
-          tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> Optional[Entry]:
+          tensors: Dict[str, torch.Tensor], meta: Dict[str, Any],
+          edges: Tuple[str, ...] = ()) -> Optional[Entry]:
     """Write an entry (arrays first, ``meta`` last) and return it;
-    :obj:`None` with a warning if the folder cannot be written."""
+    :obj:`None` with a warning if the folder cannot be written. The
+    tensors named in ``edges`` are edge lists (see :meth:`Writer.add`)."""
     with Writer(cache, name, params) as writer:
         for key, tensor in tensors.items():
-            writer.add(key, tensor)
+            writer.add(key, tensor, edges=key in edges)
         return writer.finish(meta)

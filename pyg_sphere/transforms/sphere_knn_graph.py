@@ -123,7 +123,7 @@ class SphereKNNGraph(BaseTransform):
             if disk is not None:
                 disk_cache.store(disk, 'knn_graph', params,
                                  {'edge_index': edge_index, 'edge_weight': edge_weight},
-                                 {'kernel_width': t})
+                                 {'kernel_width': t}, edges=('edge_index', ))
         data.edge_index = edge_index
         data.edge_weight = edge_weight
         data.kernel_width = t

@@ -246,7 +246,8 @@ class SpherePyramid(BaseTransform):
         if disk is not None:
             # the arrays go to disk level by level while the next is built
             with disk_cache.Writer(disk, 'pyramid', params) as writer:
-                attrs = self._build(data, pos, sink=writer.add)
+                attrs = self._build(data, pos, sink=lambda key, tensor: writer.add(
+                    key, tensor, edges=key.startswith('edge_index')))
                 scalars = {k: v for k, v in attrs.items()
                            if not isinstance(v, Tensor) and not k.startswith('sampling')}
                 samplings = {k: disk_cache.sampling_json(v) for k, v in attrs.items()

@@ -159,7 +159,7 @@ def test_pyramid_cache_is_bit_identical(builds):
 @pytest.mark.parametrize('where', ['writer', 'builder'])
 def test_interrupted_build_leaves_no_partial_entry(builds, monkeypatch, where):
     import pyg_sphere.utils.cache as cache_module
-    real_save, real_knn = cache_module.save_npy, pyramid_module.sphere_knn_graph
+    real_save, real_knn = cache_module.save_npy_sha256, pyramid_module.sphere_knn_graph
     written = []
 
     def save(path, array, **kwargs):  # a partial write of the 4th file, then Ctrl-C
@@ -175,7 +175,7 @@ def test_interrupted_build_leaves_no_partial_entry(builds, monkeypatch, where):
         return real_knn(*args, **kwargs)
 
     if where == 'writer':
-        monkeypatch.setattr(cache_module, 'save_npy', save)
+        monkeypatch.setattr(cache_module, 'save_npy_sha256', save)
     else:
         monkeypatch.setattr(pyramid_module, 'sphere_knn_graph', knn)
     with pytest.raises(KeyboardInterrupt):
@@ -185,7 +185,7 @@ def test_interrupted_build_leaves_no_partial_entry(builds, monkeypatch, where):
     assert names  # some arrays were written
     assert not any('.tmp-' in name for name in names)  # atomic writes
     assert not any('.meta-' in name for name in names)  # no complete entry claimed
-    monkeypatch.setattr(cache_module, 'save_npy', real_save)
+    monkeypatch.setattr(cache_module, 'save_npy_sha256', real_save)
     monkeypatch.setattr(pyramid_module, 'sphere_knn_graph', real_knn)
     reference = _tensors(SpherePyramid(levels=3, cache=False)(healpix(8)))
     SpherePyramid.clear_cache()
@@ -233,3 +233,40 @@ def test_digest_depends_on_dtype_shape_and_values():
     y[3] = torch.nextafter(y[3], torch.tensor(4.0))  # one ulp
     assert disk_cache.digest(x) != disk_cache.digest(y)
     assert disk_cache.digest(None) is None
+
+
+def test_grouped_edge_lists_are_stored_packed(builds):
+    data = SphereKNNGraph(k=8)(healpix(8).clone())
+    names = _files(default_cache_dir('graphs'))
+    assert any('edge_index.ptr' in name for name in names)
+    assert any('edge_index.col' in name for name in names)
+    assert not any(name.startswith('knn_graph.edge_index-') for name in names)
+    ptr, col = disk_cache.pack_edges(data.edge_index)
+    assert ptr.dtype == torch.int64 and col.dtype == torch.int32
+    assert ptr.numel() == data.num_nodes + 1
+    assert torch.equal(disk_cache.unpack_edges(ptr, col), data.edge_index)
+
+
+def test_pack_edges_round_trip_and_refusals():
+    ei = torch.tensor([[0, 0, 2, 2, 2, 5], [1, 7, 0, 3, 3, -4]])
+    ptr, col = disk_cache.pack_edges(ei)
+    assert ptr.tolist() == [0, 2, 2, 5, 5, 5, 6]  # rows 1, 3 and 4 have no edge
+    assert torch.equal(disk_cache.unpack_edges(ptr, col), ei)
+    for bad in (ei.flip(1),  # not grouped
+                torch.tensor([[-1, 0], [1, 1]]),  # a negative row
+                torch.tensor([[0, 1], [1, 2**31]]),  # a column beyond int32
+                ei.int(),  # not int64
+                torch.empty(2, 0, dtype=torch.long)):
+        assert disk_cache.pack_edges(bad) is None
+    with pytest.raises(ValueError, match="row pointers from 0 to the 6 columns"):
+        disk_cache.unpack_edges(torch.tensor([0, 3, 2, 6]), col)
+
+
+def test_writer_keeps_other_edge_lists_as_they_are(tmp_path):
+    cache = disk_cache.resolve_cache(tmp_path)
+    ei = torch.tensor([[3, 1, 2], [0, 0, 1]])  # not grouped by source
+    entry = disk_cache.store(cache, 'g', {'a': 1}, {'edge_index': ei, 'empty': ei[:, :0]},
+                             {}, edges=('edge_index', 'empty'))
+    assert entry.meta['packed'] == []
+    got = disk_cache.load(cache, 'g', {'a': 1}).open()
+    assert torch.equal(got['edge_index'], ei) and got['empty'].shape == (2, 0)
