@@ -14,9 +14,11 @@ Files get the permissions the umask gives (as :func:`open` does), not the
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
+import threading
 import uuid
 from pathlib import Path
 from typing import IO, Any, Callable, Union
@@ -95,6 +97,40 @@ def save_json(path: PathLike, obj: Any, durable: bool = True) -> Path:
 def save_npy(path: PathLike, array: np.ndarray, durable: bool = True) -> Path:
     """One array as ``.npy`` (no pickles), written atomically."""
     return atomic_write(path, lambda f: np.save(f, array, allow_pickle=False), durable)
+
+
+def save_npy_sha256(path: PathLike, array: np.ndarray, durable: bool = True) -> str:
+    """:func:`save_npy` (a C-ordered copy of a non-contiguous array), returning
+    the SHA-256 of the file as hex: the bytes are hashed from memory by a
+    second thread while they are written (``hashlib`` and the write release
+    the GIL), so the file is never read back."""
+    array = np.asarray(array)
+    if array.dtype.hasobject:
+        raise ValueError(f"Expected 'array' to hold no Python objects (got dtype "
+                         f"{array.dtype}): .npy files here are written without pickles")
+    if not array.flags.c_contiguous:
+        array = np.array(array, order='C')  # (ascontiguousarray makes 0-d arrays 1-d)
+    header = io.BytesIO()
+    fields = np.lib.format.header_data_from_array_1_0(array)
+    try:
+        np.lib.format.write_array_header_1_0(header, fields)
+    except ValueError:  # a header beyond 64 KiB (huge structured dtypes)
+        header = io.BytesIO()
+        np.lib.format.write_array_header_2_0(header, fields)
+    head = header.getvalue()
+    body = array.reshape(-1).view(np.uint8) if array.size else np.empty(0, dtype=np.uint8)
+    digest = hashlib.sha256(head)
+    hasher = threading.Thread(target=digest.update, args=(body, ), daemon=True)
+
+    def write(f: IO[bytes]) -> None:
+        f.write(head)
+        hasher.start()
+        try:
+            f.write(body)
+        finally:
+            hasher.join()
+    atomic_write(path, write, durable)
+    return digest.hexdigest()
 
 
 def save_npz(path: PathLike, compress: bool = False, durable: bool = True,

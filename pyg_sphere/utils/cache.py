@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
-from .atomic import remove_stale_temporaries, save_json, save_npy, save_npz
+from .atomic import remove_stale_temporaries, save_json, save_npy_sha256, save_npz
 
 try:  # POSIX
     import fcntl
@@ -202,13 +202,14 @@ class ArrayCache:
         self.root.mkdir(parents=True, exist_ok=True)
         # not fsync-ed: every reader checks size and checksum, so a crash can
         # lose an entry (rebuilt) but never serve a wrong one
-        if single:
-            save_npy(data_path, arrays, durable=False)
+        if single:  # hashed while written
+            digest = save_npy_sha256(data_path, arrays, durable=False)
         else:
             save_npz(data_path, durable=False, **arrays)
+            digest = sha256_file(data_path)
         save_json(manifest_path, {'name': name, 'params': _canonical(params),
                                   'file': data_path.name, 'bytes': data_path.stat().st_size,
-                                  'sha256': sha256_file(data_path), 'info': info or {}},
+                                  'sha256': digest, 'info': info or {}},
                   durable=False)
         return data_path
 

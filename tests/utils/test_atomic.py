@@ -70,3 +70,32 @@ def test_durable_writes_fsync_and_cache_writes_do_not(tmp_path, monkeypatch):
         cache.store('a', {'k': 1}, np.arange(5))
     assert len(calls) == 2
     assert np.array_equal(cache.load('a', {'k': 1}), np.arange(5))
+
+
+@pytest.mark.parametrize('array', [
+    np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+    np.arange(24, dtype=np.int64).reshape(4, 6)[:, ::2],  # not contiguous
+    np.asfortranarray(np.arange(12, dtype=np.float64).reshape(3, 4)),
+    np.array(3.5), np.empty((0, 3), dtype=np.int32), np.zeros(5, dtype=np.float16),
+    np.array([(1, 2.0)], dtype=[('a', 'i4'), ('b', 'f8')]),
+])
+def test_save_npy_sha256_hashes_the_file_it_writes(tmp_path, array):
+    from pyg_sphere.utils import sha256_file
+    from pyg_sphere.utils.atomic import save_npy_sha256
+    path = tmp_path / 'a.npy'
+    digest = save_npy_sha256(path, array, durable=False)
+    assert digest == sha256_file(path)
+    back = np.load(path, allow_pickle=False)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    assert np.array_equal(back, array)
+    assert [p.name for p in tmp_path.iterdir()] == ['a.npy']
+
+
+def test_save_npy_sha256_refuses_objects_and_keeps_the_old_file(tmp_path):
+    from pyg_sphere.utils.atomic import save_npy_sha256
+    path = tmp_path / 'a.npy'
+    save_npy_sha256(path, np.ones(3))
+    with pytest.raises(ValueError, match="'array' to hold no Python objects"):
+        save_npy_sha256(path, np.array([object()]))
+    assert np.array_equal(np.load(path), np.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ['a.npy']

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterable, Iterator, List, Optional, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -147,29 +148,47 @@ def cache_laplacians(graph: PyramidGraph, convs: Iterable[Tuple[Any, int]]) -> N
     :obj:`~pyg_sphere.graph.disk_cache.CACHE_MIN_NODES` nodes of a pyramid in
     the on-disk cache (``graph.disk_entry``) are read from, or written to, that
     cache: at nside 1024 assembling them takes longer than the rest of the model.
+    All are looked up first; each one assembled is then written by a
+    background thread while the next is assembled.
     """
-    built = {}
+    built: Dict[Tuple[int, Optional[str]], Any] = {}
+    missing = []
     for conv, lvl in convs:
         key = (lvl, conv.normalization)
         if key not in built:
-            built[key] = _level_laplacian(graph, conv, lvl)
-        conv._cached_laplacian = built[key]
+            built[key] = _load_level(graph, conv, lvl)
+            if built[key] is None:
+                missing.append((key, conv, lvl))
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        stores = []
+        for key, conv, lvl in missing:
+            edge_index, edge_weight, lam = graph.level(lvl)
+            conv.cache_laplacian(edge_index, graph.num_nodes[lvl], edge_weight, lambda_max=lam)
+            built[key] = conv._cached_laplacian
+            params = _level_params(graph, conv, lvl)
+            if params is not None:
+                stores.append(writer.submit(store_laplacian, graph.disk_entry, params,
+                                            built[key]))
+        for future in stores:
+            future.result()  # errors other than an unwritable folder (a warning) propagate
+    for conv, lvl in convs:
+        conv._cached_laplacian = built[(lvl, conv.normalization)]
 
 
-def _level_laplacian(graph: PyramidGraph, conv: Any, lvl: int) -> Any:
-    edge_index, edge_weight, lam = graph.level(lvl)
-    n = graph.num_nodes[lvl]
-    entry = graph.disk_entry if n >= disk_cache.CACHE_MIN_NODES else None
-    if entry is not None:
-        dtype = compute_dtype(torch.get_default_dtype())
-        params = laplacian_params(entry, lvl, conv.normalization, float(lam), dtype)
-        lap = load_laplacian(entry, params)
-        if lap is not None and lap.num_nodes == n:
-            return lap
-    conv.cache_laplacian(edge_index, n, edge_weight, lambda_max=lam)
-    if entry is not None:
-        store_laplacian(entry, params, conv._cached_laplacian)
-    return conv._cached_laplacian
+def _level_params(graph: PyramidGraph, conv: Any, lvl: int) -> Optional[Dict[str, Any]]:
+    """The disk-cache key of the operator of ``conv`` on level ``lvl``, or
+    :obj:`None` if that level is not cached on disk."""
+    if graph.disk_entry is None or graph.num_nodes[lvl] < disk_cache.CACHE_MIN_NODES:
+        return None
+    dtype = compute_dtype(torch.get_default_dtype())
+    lam = float(graph.level(lvl)[2])
+    return laplacian_params(graph.disk_entry, lvl, conv.normalization, lam, dtype)
+
+
+def _load_level(graph: PyramidGraph, conv: Any, lvl: int) -> Any:
+    params = _level_params(graph, conv, lvl)
+    lap = None if params is None else load_laplacian(graph.disk_entry, params)
+    return lap if lap is not None and lap.num_nodes == graph.num_nodes[lvl] else None
 
 
 @contextlib.contextmanager
