@@ -102,14 +102,24 @@ def pack_edges(edge_index: torch.Tensor) -> Optional[Tuple[torch.Tensor, torch.T
     return ptr, col.to(torch.int32)
 
 
+#: Edges from which packed edge lists are expanded by a compiled parallel
+#: loop; below, by numpy (loading the compiled kernels would cost more).
+UNPACK_KERNEL_EDGES = 1 << 23
+
+
 def unpack_edges(ptr: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
     """The ``[2, E]`` int64 edge list of :func:`pack_edges`' output."""
-    from . import _kernels
-    if (ptr.dim() != 1 or ptr.numel() < 2 or int(ptr[0]) != 0 or int(ptr[-1]) != col.numel()
-            or not _kernels.is_non_decreasing(ptr.numpy())):
+    counts = np.diff(ptr.numpy()) if ptr.dim() == 1 and ptr.numel() >= 2 else None
+    if (counts is None or int(ptr[0]) != 0 or int(ptr[-1]) != col.numel()
+            or not bool((counts >= 0).all())):
         raise ValueError(f"Expected row pointers from 0 to the {col.numel()} columns of a "
                          f"packed edge list (got {ptr.numel()} pointers)")
     out = torch.empty(2, col.numel(), dtype=torch.int64)
+    if col.numel() < UNPACK_KERNEL_EDGES:
+        out[0] = torch.from_numpy(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
+        out[1] = col
+        return out
+    from . import _kernels
     with _kernels.parallel():
         _kernels.expand_rows(ptr.numpy(), col.numpy(), out.numpy())
     return out

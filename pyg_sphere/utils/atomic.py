@@ -123,14 +123,19 @@ def save_npy_sha256(path: PathLike, array: np.ndarray, durable: bool = True) -> 
     hasher = threading.Thread(target=digest.update, args=(body, ), daemon=True)
 
     def write(f: IO[bytes]) -> None:
-        f.write(head)
         hasher.start()
         try:
-            f.write(body)
+            _write_npy(f, array, head, body)
         finally:
             hasher.join()
     atomic_write(path, write, durable)
     return digest.hexdigest()
+
+
+def _write_npy(f: IO[bytes], array: np.ndarray, head: bytes, body: np.ndarray) -> None:
+    """The bytes of ``array``'s ``.npy`` file: its header, then its data."""
+    f.write(head)
+    f.write(body)
 
 
 def save_npz(path: PathLike, compress: bool = False, durable: bool = True,

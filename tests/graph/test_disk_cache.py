@@ -247,7 +247,10 @@ def test_grouped_edge_lists_are_stored_packed(builds):
     assert torch.equal(disk_cache.unpack_edges(ptr, col), data.edge_index)
 
 
-def test_pack_edges_round_trip_and_refusals():
+@pytest.mark.parametrize('expand', ['numpy', 'kernel'])
+def test_pack_edges_round_trip_and_refusals(monkeypatch, expand):
+    if expand == 'kernel':
+        monkeypatch.setattr(disk_cache, 'UNPACK_KERNEL_EDGES', 0)
     ei = torch.tensor([[0, 0, 2, 2, 2, 5], [1, 7, 0, 3, 3, -4]])
     ptr, col = disk_cache.pack_edges(ei)
     assert ptr.tolist() == [0, 2, 2, 5, 5, 5, 6]  # rows 1, 3 and 4 have no edge

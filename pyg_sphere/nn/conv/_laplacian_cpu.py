@@ -19,9 +19,10 @@ import torch
 from torch import Tensor
 
 
-#: Edges from which grouped edge lists are assembled by the compiled passes
-#: (below, the first call's loading of the kernels costs more than it saves).
-GROUPED_MIN_EDGES = 1 << 16
+#: Edges from which grouped edge lists are assembled by the compiled passes:
+#: loading their kernels costs about 0.4 s once per process, what the scipy
+#: assembly spends on some 4 M edges (nside 256 at k = 8 has 7 M).
+GROUPED_MIN_EDGES = 1 << 22
 _NORMS = {None: 0, 'sym': 1, 'rw': 2}
 
 
