@@ -6,12 +6,18 @@ import time
 
 
 class Busy:
-    """A ``while True: pass`` process pinned to the last CPU, for a ``with`` block:
-    the case of a machine shared with one other busy job."""
+    """A ``while True: pass`` process for a ``with`` block, the case of a machine
+    shared with one other busy job: pinned to the last CPU (``pinned``), or left to
+    the scheduler as another user's job would be."""
+
+    def __init__(self, pinned: bool = True):
+        self.pinned = pinned
 
     def __enter__(self):
-        self.cpu = max(os.sched_getaffinity(0))
-        code = f'import os\nos.sched_setaffinity(0, {{{self.cpu}}})\nwhile True: pass'
+        self.cpu = max(os.sched_getaffinity(0)) if self.pinned else None
+        code = 'while True: pass'
+        if self.pinned:
+            code = f'import os\nos.sched_setaffinity(0, {{{self.cpu}}})\n' + code
         self.proc = subprocess.Popen([sys.executable, '-c', code])
         time.sleep(0.5)
         return self
@@ -34,10 +40,12 @@ def loaded_conv_cases(args, common, env, results, spawn, entry_name) -> None:
     """bench_conv.py --loaded: each nside at 1 and 2 threads beside a busy process
     on the last CPU. With twice the threads, a robust layer gets faster, or at
     worst stays as fast, when one of the cores is taken."""
-    print(f'loaded: a busy process pinned to CPU {max(os.sched_getaffinity(0))}; each case '
+    pinned = args.busy == 'pinned'
+    where = f'pinned to CPU {max(os.sched_getaffinity(0))}' if pinned else 'not pinned'
+    print(f'loaded: a busy process {where}; each case '
           f'at 1 and 2 threads (fresh subprocesses, in turn)')
     print(f'{"entry":>44} {"threads":>7} {"fwd+bwd ms":>11} {"(min)":>8} {"fwd ms":>8}')
-    with Busy():
+    with Busy(pinned):
         for nside in args.nside:
             rows = {}
             for threads in (1, 2):
@@ -54,3 +62,9 @@ def loaded_conv_cases(args, common, env, results, spawn, entry_name) -> None:
                 print(f'nside {nside} {impl}, loaded: 2 threads / 1 thread = '
                       f'{two["fwd_bwd"] / one["fwd_bwd"]:.2f} forward+backward, '
                       f'{two["fwd"] / one["fwd"]:.2f} forward (< 1: faster on 2)')
+
+
+def add_busy_argument(parser) -> None:
+    parser.add_argument('--busy', choices=('pinned', 'free'), default='pinned',
+                        help="--loaded: the busy process pinned to the last CPU, or left to "
+                             "the scheduler (default: pinned)")

@@ -316,7 +316,9 @@ def main() -> None:
                         help='torch.set_num_threads in the workers (default: torch\'s choice)')
     parser.add_argument('--loaded', action='store_true',
                         help='time each --nside at 1 and 2 threads beside a busy process '
-                             'pinned to the last CPU (no other measurement)')
+                             '(--busy; no other measurement)')
+    from _busy import add_busy_argument
+    add_busy_argument(parser)
     parser.add_argument('--json', help='also write the results to this file')
     parser.add_argument('--_case', help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -30,12 +30,12 @@ ratios are medians of the per-round ratios (pyg / ours > 1: ours faster), so tha
 both share whatever else the machine is doing.
 
 --threads runs each torch.set_num_threads value; --loaded repeats every one
-beside a busy process pinned to the last CPU (a `while True: pass`, started and
-killed by the benchmark) and prints the 2-thread / 1-thread ratios: on a shared
-machine, more threads must not be slower. --compile adds torch.compile(model,
-fullgraph=True) (inductor) from a cold start. Each unloaded run also prints the
-FLOP and memory floors of the batch from this machine's measured 2048^3 sgemm
-rate and copy bandwidth at that thread count.
+beside a busy process (a `while True: pass`, started and killed by the benchmark;
+pinned to the last CPU, or with --busy free left to the scheduler) and prints the
+2-thread / 1-thread ratios: on a shared machine, more threads must not be slower.
+--compile adds torch.compile(model, fullgraph=True) (inductor) from a cold start.
+Each unloaded run also prints the FLOP and memory floors of the batch from this
+machine's measured 2048^3 sgemm rate and copy bandwidth at that thread count.
 
 Entries are named op_sampling_res_batch_dtype_device, e.g.
 deepsphere-shrec17_healpix_nside32_b32_float32_cpu.
@@ -62,7 +62,7 @@ sys.path.insert(0, HERE)
 from torch_geometric.nn import ChebConv, global_mean_pool  # noqa: E402
 from torch_geometric.nn.pool import max_pool_x  # noqa: E402
 
-from _busy import Busy, cpu_pressure  # noqa: E402
+from _busy import Busy, add_busy_argument, cpu_pressure  # noqa: E402
 from _machine import describe  # noqa: E402
 from pyg_sphere.nn import coarse_threads  # noqa: E402
 from pyg_sphere.nn.models import DeepSphere  # noqa: E402
@@ -205,7 +205,7 @@ def _timed(fn) -> float:
 
 
 def run_preset(name: str, repeat: int, threads: list, loaded: bool, compile_: bool,
-               seed: int = 0) -> dict:
+               seed: int = 0, busy_pinned: bool = True) -> dict:
     spec = PRESETS[name]
     B = spec['batch']
     torch.manual_seed(seed)
@@ -276,7 +276,7 @@ def run_preset(name: str, repeat: int, threads: list, loaded: bool, compile_: bo
             if compiled is not None:
                 fns_i['compiled'] = infer(compiled, x, model)
                 fns_t['compiled'] = train_step(compiled, x, model)
-            with (Busy() if load else contextlib.nullcontext()):
+            with (Busy(busy_pinned) if load else contextlib.nullcontext()):
                 run = dict(threads=T, loaded=load, infer=interleaved(fns_i, repeat),
                            train=interleaved(fns_t, repeat))
             result['runs'].append(run)
@@ -292,8 +292,8 @@ def main() -> None:
     parser.add_argument('--threads', type=int, nargs='+', default=[torch.get_num_threads()],
                         help='torch.set_num_threads values to run (default: the current one)')
     parser.add_argument('--loaded', action='store_true',
-                        help='also run every thread count beside a busy process pinned to '
-                             'the last CPU')
+                        help='also run every thread count beside a busy process (--busy)')
+    add_busy_argument(parser)
     parser.add_argument('--compile', action='store_true',
                         help='also time torch.compile(model, fullgraph=True) (inductor)')
     parser.add_argument('--json', help='also write the results to this file')
@@ -303,7 +303,8 @@ def main() -> None:
     print(f'machine: {machine}; cpu pressure {cpu_pressure()}')
     results = []
     for name in args.presets:
-        r = run_preset(name, args.repeat, args.threads, args.loaded, args.compile)
+        r = run_preset(name, args.repeat, args.threads, args.loaded, args.compile,
+                       busy_pinned=args.busy == 'pinned')
         results.append(r)
         B = r['batch']
         print(f"\n{r['entry']}: {r['params']:,} parameters (PyG network: "

@@ -14,6 +14,15 @@ waits for one block at most, never for a barrier per product.
 ``T`` is :func:`torch.get_num_threads` of the calling thread (set it with
 :func:`torch.set_num_threads`, as for PyTorch itself); :func:`kernel_threads`
 overrides it for a ``with`` block.
+
+The workers never share the calling thread's CPU: each call restricts them to
+the caller's own affinity mask less the CPU the caller is on (where the mask
+has another). Without this, when another process holds one of two cores, the
+scheduler keeps the caller and the worker together on the free one (its run
+queues are 2:1 either way), and 2 threads get what 1 gets; apart, the caller
+keeps a core and the worker takes its share of the busy one, and the blocks
+follow. Only the library's own worker threads are ever restricted, never the
+caller. ``PYG_SPHERE_SEPARATE_CPUS=0`` turns it off.
 """
 from __future__ import annotations
 
@@ -36,12 +45,19 @@ class _Worker(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True, name='pyg_sphere-kernel')
         self.tasks: 'queue.SimpleQueue' = queue.SimpleQueue()
+        self.cpus: Optional[frozenset] = None  # the affinity this thread last set
         self.start()
 
     def run(self):
         torch.set_num_threads(1)  # this thread's own OpenMP / MKL setting
         while True:
-            job = self.tasks.get()
+            cpus, job = self.tasks.get()
+            if cpus is not None and cpus != self.cpus:
+                try:
+                    os.sched_setaffinity(0, cpus)  # 0: this thread
+                    self.cpus = cpus
+                except OSError:
+                    pass
             job()
 
 
@@ -65,6 +81,42 @@ def _get_workers(count: int) -> List[_Worker]:
             # created later; give the process its setting back.
             torch.set_num_threads(threads)
         return _workers[:count]
+
+
+def _separate_cpus() -> bool:
+    value = os.environ.get('PYG_SPHERE_SEPARATE_CPUS', '1')
+    if value not in ('0', '1'):
+        raise ValueError(f"PYG_SPHERE_SEPARATE_CPUS: expected '0' or '1', got {value!r}")
+    return value == '1'
+
+
+SEPARATE_CPUS = _separate_cpus()
+
+
+def _sched_getcpu() -> Callable[[], int]:
+    try:
+        import ctypes
+        fn = ctypes.CDLL(None).sched_getcpu
+        fn.restype, fn.argtypes = ctypes.c_int, []
+        return fn
+    except (OSError, AttributeError):  # not glibc / not Linux: no separation
+        return lambda: -1
+
+
+_getcpu = _sched_getcpu()
+
+
+def _worker_cpus() -> Optional[frozenset]:
+    """The CPUs the workers of this call may use: the caller's own mask, less the
+    CPU the caller runs on (where there is another); None where the platform
+    has no affinity."""
+    if not hasattr(os, 'sched_getaffinity'):
+        return None
+    allowed = frozenset(os.sched_getaffinity(0))  # 0: the calling thread
+    if not SEPARATE_CPUS or len(allowed) < 2:
+        return allowed
+    cpu = _getcpu()
+    return allowed - {cpu} if cpu in allowed else allowed
 
 
 def num_participants() -> int:
@@ -163,8 +215,9 @@ def run_blocks(fn: Callable[[int, int], None], num_blocks: int,
         return run
 
     workers = _get_workers(T - 1) if T > 1 else []
+    cpus = _worker_cpus() if workers else None
     for p, worker in enumerate(workers, start=1):
-        worker.tasks.put(job(p))
+        worker.tasks.put((cpus, job(p)))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
