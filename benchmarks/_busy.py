@@ -68,3 +68,35 @@ def add_busy_argument(parser) -> None:
     parser.add_argument('--busy', choices=('pinned', 'free'), default='pinned',
                         help="--loaded: the busy process pinned to the last CPU, or left to "
                              "the scheduler (default: pinned)")
+
+
+def thread_ratios(fns: dict, threads: int, rounds: int, calls: int = 3) -> dict:
+    """Each of ``fns`` (name -> callable) at 1 thread, at ``threads`` threads, and at
+    ``threads`` with the kernel workers allowed on the caller's CPU (as with
+    ``PYG_SPHERE_SEPARATE_CPUS=0``), round after round in alternating order, so that
+    all three share whatever else the machine does; for each name and case, the
+    per-round time ratios against 1 thread: ``{name: {case: [ratio, ...]}}``.
+    Run it beside a :class:`Busy`: sequential blocks of rounds per thread count
+    drift apart on a shared machine more than the effect measured."""
+    import torch
+    from pyg_sphere.nn import _threads
+    cases = [('1', 1, True), (str(threads), threads, True),
+             (f'{threads}-shared', threads, False)]
+    saved, previous = _threads.SEPARATE_CPUS, torch.get_num_threads()
+    times = {name: {case: [] for case, _, _ in cases} for name in fns}
+    try:
+        for r in range(-1, rounds):  # round -1: a warm-up of every case
+            for case, T, separate in (cases if r % 2 == 0 else cases[::-1]):
+                torch.set_num_threads(T)
+                _threads.SEPARATE_CPUS = separate
+                for name, fn in fns.items():
+                    t = time.perf_counter()
+                    for _ in range(calls):
+                        fn()
+                    if r >= 0:
+                        times[name][case].append((time.perf_counter() - t) / calls)
+    finally:
+        _threads.SEPARATE_CPUS = saved
+        torch.set_num_threads(previous)
+    return {name: {case: [b / a for a, b in zip(t['1'], t[case])] for case in t if case != '1'}
+            for name, t in times.items()}

@@ -23,7 +23,9 @@ with the same weights (loaded from ours). Before timing, both float32 outputs ar
 checked against the PyG network in float64. Timed: inference (eval mode, no grad)
 per batch and per sample, and a training step's forward + backward (train mode,
 loss = sum of squared outputs) per batch; ours steps as pyg_sphere.training does on CPU,
-under pyg_sphere.nn.coarse_threads() (also printed without it), the PyG network plainly.
+under pyg_sphere.nn.coarse_threads() (also printed outside it: the models apply the
+policy to their own forward, so that row shows what it does to the backward), the PyG
+network plainly.
 The implementations run in turn, round
 after round (order alternating), after one warm-up each; times are medians, and
 ratios are medians of the per-round ratios (pyg / ours > 1: ours faster), so that
@@ -33,6 +35,10 @@ both share whatever else the machine is doing.
 beside a busy process (a `while True: pass`, started and killed by the benchmark;
 pinned to the last CPU, or with --busy free left to the scheduler) and prints the
 2-thread / 1-thread ratios: on a shared machine, more threads must not be slower.
+It then times ours alone beside the busy process at 1 thread, at the largest
+--threads, and at that count with the kernel workers allowed on the caller's CPU
+(PYG_SPHERE_SEPARATE_CPUS=0), interleaved round by round (2 x --repeat rounds):
+the ratios to quote, as sequential per-thread blocks drift apart on a shared machine.
 --compile adds torch.compile(model, fullgraph=True) (inductor) from a cold start.
 Each unloaded run also prints the FLOP and memory floors of the batch from this
 machine's measured 2048^3 sgemm rate and copy bandwidth at that thread count.
@@ -62,7 +68,7 @@ sys.path.insert(0, HERE)
 from torch_geometric.nn import ChebConv, global_mean_pool  # noqa: E402
 from torch_geometric.nn.pool import max_pool_x  # noqa: E402
 
-from _busy import Busy, add_busy_argument, cpu_pressure  # noqa: E402
+from _busy import Busy, add_busy_argument, cpu_pressure, thread_ratios  # noqa: E402
 from _machine import describe  # noqa: E402
 from pyg_sphere.nn import coarse_threads  # noqa: E402
 from pyg_sphere.nn.models import DeepSphere  # noqa: E402
@@ -280,6 +286,12 @@ def run_preset(name: str, repeat: int, threads: list, loaded: bool, compile_: bo
                 run = dict(threads=T, loaded=load, infer=interleaved(fns_i, repeat),
                            train=interleaved(fns_t, repeat))
             result['runs'].append(run)
+    if loaded and max(threads) > 1:
+        fns = {'infer': infer(model, x, model),
+               'train': train_step(model, x, model, coarse_threads)}
+        with Busy(busy_pinned):
+            result['loaded_ratios'] = thread_ratios(fns, max(threads), 2 * repeat)
+        result['loaded_threads'] = max(threads)
     result['entry'] = f'deepsphere-{name}_{spec["label"]}_b{B}_float32_cpu'
     return result
 
@@ -338,7 +350,7 @@ def main() -> None:
                 print(line)
             plain = run['train'].get('ours-plain')
             if plain is not None:
-                print(f"    {'fwd + bwd without coarse_threads':34s} {plain * 1e3:8.2f}ms "
+                print(f"    {'fwd + bwd outside coarse_threads':34s} {plain * 1e3:8.2f}ms "
                       f"(ours / this: {1 / run['train']['ours-plain/ours']:.2f})")
             if rates:
                 floor_i = max(fl['infer'] / (rates['gflops'] * 1e9),
@@ -359,6 +371,19 @@ def main() -> None:
                         print(f"  loaded, {key}: ours {T} threads / 1 thread = "
                               f"{many['ours'] / one['ours']:.2f} (pyg "
                               f"{many['pyg'] / one['pyg']:.2f}); < 1: faster on {T}")
+        if 'loaded_ratios' in r:
+            T = r['loaded_threads']
+            print(f"  loaded, ours alone, thread counts interleaved round by round "
+                  f"({2 * args.repeat} rounds of 3 calls), {T} threads / 1 thread "
+                  f"(median; mean +- std):")
+            for key, cases in r['loaded_ratios'].items():
+                line = f"    {key:6s}"
+                for case, ratios in cases.items():
+                    label = (f'{T} threads' if case == str(T) else
+                             f'{T}, workers allowed on the caller\'s CPU')
+                    line += (f"  {label}: {statistics.median(ratios):.2f}; "
+                             f"{statistics.mean(ratios):.2f} +- {statistics.stdev(ratios):.2f}")
+                print(line)
     print(f'cpu pressure after: {cpu_pressure()}')
     if args.json:
         with open(args.json, 'w') as f:

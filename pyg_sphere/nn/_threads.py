@@ -167,10 +167,23 @@ def coarse_threads() -> contextlib.AbstractContextManager:
     parallel region, and the OpenMP threads that keep spinning after it take
     the cores the kernels' participants need (measured on 2 cores, SHREC'17
     preset, forward + backward: 2 threads slower than 1 without this policy).
-    :func:`pyg_sphere.training.train_model` applies it to every step on CPU;
-    wrap your own ``loss.backward()`` (and forward) in it likewise. A no-op
-    with one thread.
+    :func:`pyg_sphere.training.train_model` applies it to every step on CPU,
+    and ``DeepSphere`` and ``SphericalUNet`` to their own forward on CPU
+    tensors (inference needs nothing more); wrap your own ``loss.backward()``
+    in it likewise. It is re-entrant, and a no-op with one thread.
+
+    A single large block (one map of at least 2^17 pixels) runs with PyTorch's
+    own intra-op threads, as many as the participants, inside this block too.
     """
+    return one_thread()
+
+
+def forward_threads(x: torch.Tensor) -> contextlib.AbstractContextManager:
+    """The policy of :func:`coarse_threads` around a model's forward on CPU
+    tensors (what ``DeepSphere`` and ``SphericalUNet`` apply themselves); nothing
+    on other devices or under ``torch.compile``, which cannot trace thread settings."""
+    if x.device.type != 'cpu' or torch.compiler.is_compiling():
+        return contextlib.nullcontext()
     return one_thread()
 
 
@@ -185,10 +198,15 @@ def run_blocks(fn: Callable[[int, int], None], num_blocks: int,
     calling thread instead, with PyTorch's own intra-op threads: few, long
     parallel regions.
     """
-    if intra_op:
-        with torch.no_grad():
-            for i in range(num_blocks):
-                fn(i, 0)
+    if intra_op:  # with all participants' threads, also inside one_thread()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(num_participants() if participants is None else participants)
+        try:
+            with torch.no_grad():
+                for i in range(num_blocks):
+                    fn(i, 0)
+        finally:
+            torch.set_num_threads(threads)
         return
     T = max(1, min(num_participants() if participants is None else participants, num_blocks))
     counter = itertools.count()

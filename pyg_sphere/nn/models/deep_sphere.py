@@ -11,6 +11,7 @@ from ..._validation import check_choice, check_int
 from ...samplings import healpix
 from ..blocks import SphericalChebBlock
 from ..conv import SphericalChebConv
+from .._threads import forward_threads
 from ..pool import SpherePool
 from ._input import check_channels, dense_input
 from ._pyramid import PyramidGraph, cache_laplacians, cluster, keep_laplacians, model_pyramid, \
@@ -245,7 +246,8 @@ class DeepSphere(torch.nn.Module):
         """Outputs ``[B, out_channels]`` for maps ``x`` [B, n, F] or [B * n, F]
         (optional batch vector [B * n]), or a ``Data`` / ``Batch`` holding them."""
         x, _ = dense_input(x, batch, self.num_nodes, self.in_channels)
-        return self.readout(self.features(x))
+        with forward_threads(x):  # on CPU: PyTorch's small ops on one thread
+            return self.readout(self.features(x))
 
     # ------------------------------------------------------------------ presets
 

@@ -12,6 +12,7 @@ from ...samplings import icosahedral
 from ..blocks import SphericalChebBlock
 from ..blocks._layout import cat_channels, pool_dense, unpool_dense
 from ..conv import SphericalChebConv
+from .._threads import forward_threads
 from ..pool import UNPOOL_MODES, SpherePool, SphereUnpool
 from ._input import check_channels, dense_input
 from ._pyramid import PyramidGraph, cache_laplacians, cluster, keep_laplacians, model_pyramid, \
@@ -238,7 +239,13 @@ class SphericalUNet(torch.nn.Module):
         """Per-pixel outputs for maps ``x`` [B, n, F] (returns [B, n, out]) or
         [B * n, F] (returns [B * n, out]), or a ``Data`` / ``Batch``."""
         x, flat = dense_input(x, batch, self.num_nodes, self.in_channels)
-        B = x.size(0)
+        with forward_threads(x):  # on CPU: PyTorch's small ops on one thread
+            h = self._dense_forward(x)
+            if flat:
+                return h.reshape(x.size(0) * self.num_nodes, self.out_channels)
+            return h.contiguous()
+
+    def _dense_forward(self, x: Tensor) -> Tensor:
         L = self.levels
         skips: List[Tensor] = []
         indices: List[Tensor] = []
@@ -265,10 +272,7 @@ class SphericalUNet(torch.nn.Module):
                 h = next(merge)(cat_channels(h, skips[lvl]), edge_index, edge_weight,
                                 lambda_max=lam)
         edge_index, edge_weight, lam = self.graph.level(0)
-        h = self.out_conv(h, edge_index, edge_weight, lambda_max=lam)
-        if flat:
-            return h.reshape(B * self.num_nodes, self.out_channels)
-        return h.contiguous()
+        return self.out_conv(h, edge_index, edge_weight, lambda_max=lam)
 
     # ------------------------------------------------------------------ presets
 

@@ -1,13 +1,18 @@
-"""The kernel workers' CPUs: never the calling thread's, always within its mask."""
+"""The kernel threads: the workers' CPUs (never the calling thread's, always within
+its mask), and the threads of one large block."""
 import os
 import subprocess
 import sys
 import threading
 
 import pytest
+import torch
 
-from pyg_sphere.nn import _threads
-from pyg_sphere.nn._threads import run_blocks
+from pyg_sphere.nn import SphericalChebBlock, _threads, coarse_threads, kernel_threads
+from pyg_sphere.nn._threads import num_participants, run_blocks
+from pyg_sphere.samplings import healpix, icosahedral
+
+from .test_models import small_deepsphere, small_unet
 
 linux = pytest.mark.skipif(
     not hasattr(os, 'sched_getaffinity') or len(os.sched_getaffinity(0)) < 2
@@ -79,3 +84,46 @@ def test_bad_environment_value_is_named():
         env=env, capture_output=True, text=True)
     assert out.returncode != 0
     assert 'PYG_SPHERE_SEPARATE_CPUS' in out.stderr and "'yes please'" in out.stderr
+
+
+@pytest.fixture
+def two_threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_one_large_block_runs_on_all_threads_inside_coarse_threads(two_threads):
+    seen = []
+    record = lambda i, p: seen.append(torch.get_num_threads())  # noqa: E731
+    with coarse_threads():
+        run_blocks(record, 1, intra_op=True)
+        assert torch.get_num_threads() == 1  # the small ops around it
+        with kernel_threads(1):
+            run_blocks(record, 1, intra_op=True)
+    run_blocks(record, 1, intra_op=True)
+    run_blocks(record, 2, participants=1, intra_op=True)
+    assert seen == [2, 1, 2, 1, 1]
+    assert torch.get_num_threads() == 2
+
+
+def test_blocks_run_single_threaded_on_every_participant(two_threads):
+    seen = []
+    run_blocks(lambda i, p: seen.append((p, torch.get_num_threads())), 8)
+    assert {t for _, t in seen} == {1} and torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize('kind', ['deepsphere', 'unet'])
+def test_models_run_pytorchs_small_ops_on_one_thread(two_threads, kind):
+    model = small_deepsphere(healpix(4)) if kind == 'deepsphere' else small_unet(icosahedral(2))
+    seen = []
+    first = next(m for m in model.modules() if isinstance(m, SphericalChebBlock))
+    first.register_forward_pre_hook(lambda *a: seen.append((torch.get_num_threads(),
+                                                            num_participants())))
+    x = torch.randn(3, model.num_nodes, 2)
+    expected = model(x)
+    assert seen == [(1, 2)]  # PyTorch's ops on one thread, the kernels on both
+    assert torch.get_num_threads() == 2
+    with kernel_threads(1):  # same result, whatever the threads
+        torch.testing.assert_close(model(x), expected, rtol=0, atol=0)
