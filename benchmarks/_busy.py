@@ -37,31 +37,42 @@ def cpu_pressure() -> str:
 
 
 def loaded_conv_cases(args, common, env, results, spawn, entry_name) -> None:
-    """bench_conv.py --loaded: each nside at 1 and 2 threads beside a busy process
-    on the last CPU. With twice the threads, a robust layer gets faster, or at
-    worst stays as fast, when one of the cores is taken."""
+    """bench_conv.py --loaded: each nside at 1 and 2 threads beside a busy process,
+    --rounds times in alternating order (fresh subprocesses). With twice the
+    threads, a robust layer gets faster, or at worst stays as fast, when one of
+    the cores is taken."""
+    import statistics
     pinned = args.busy == 'pinned'
     where = f'pinned to CPU {max(os.sched_getaffinity(0))}' if pinned else 'not pinned'
-    print(f'loaded: a busy process {where}; each case '
-          f'at 1 and 2 threads (fresh subprocesses, in turn)')
+    print(f'loaded: a busy process {where}; each case at 1 and 2 threads (fresh '
+          f'subprocesses, in turn), {args.rounds} round(s) in alternating order')
     print(f'{"entry":>44} {"threads":>7} {"fwd+bwd ms":>11} {"(min)":>8} {"fwd ms":>8}')
     with Busy(pinned):
         for nside in args.nside:
-            rows = {}
-            for threads in (1, 2):
-                case = dict(impls=args.impls, nside=nside, repeat=args.repeat, **common)
-                for r in spawn('time', case, env, threads=threads):
-                    r['threads'], r['loaded'] = threads, True
-                    rows[r['impl'], threads] = r
-                    results.append(r)
-                    print(f'{entry_name(r["impl"], nside, args.batch, args.dtype, args.device):>44}'
-                          f' {threads:>7} {r["fwd_bwd"] * 1e3:>11.1f} '
-                          f'{r["fwd_bwd_min"] * 1e3:>8.1f} {r["fwd"] * 1e3:>8.1f}')
-            for impl in args.impls:
-                one, two = rows[impl, 1], rows[impl, 2]
+            ratios = {impl: ([], []) for impl in args.impls}
+            for rnd in range(args.rounds):
+                rows = {}
+                for threads in ((1, 2) if rnd % 2 == 0 else (2, 1)):
+                    case = dict(impls=args.impls, nside=nside, repeat=args.repeat, **common)
+                    for r in spawn('time', case, env, threads=threads):
+                        r['threads'], r['loaded'], r['round'] = threads, True, rnd
+                        rows[r['impl'], threads] = r
+                        results.append(r)
+                        name = entry_name(r['impl'], nside, args.batch, args.dtype, args.device)
+                        print(f'{name:>44} {threads:>7} {r["fwd_bwd"] * 1e3:>11.1f} '
+                              f'{r["fwd_bwd_min"] * 1e3:>8.1f} {r["fwd"] * 1e3:>8.1f}')
+                for impl in args.impls:
+                    one, two = rows[impl, 1], rows[impl, 2]
+                    ratios[impl][0].append(two['fwd_bwd'] / one['fwd_bwd'])
+                    ratios[impl][1].append(two['fwd'] / one['fwd'])
+            for impl, (fb, fw) in ratios.items():
+                spread = ('' if len(fb) < 2 else
+                          f' (per-round mean {statistics.mean(fb):.2f} +- '
+                          f'{statistics.stdev(fb):.2f})')
                 print(f'nside {nside} {impl}, loaded: 2 threads / 1 thread = '
-                      f'{two["fwd_bwd"] / one["fwd_bwd"]:.2f} forward+backward, '
-                      f'{two["fwd"] / one["fwd"]:.2f} forward (< 1: faster on 2)')
+                      f'{statistics.median(fb):.2f} forward+backward{spread}, '
+                      f'{statistics.median(fw):.2f} forward (medians over rounds; '
+                      f'< 1: faster on 2)')
 
 
 def add_busy_argument(parser) -> None:

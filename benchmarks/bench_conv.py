@@ -319,6 +319,8 @@ def main() -> None:
                              '(--busy; no other measurement)')
     from _busy import add_busy_argument
     add_busy_argument(parser)
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='--loaded: rounds of the 1- and 2-thread runs (alternating order)')
     parser.add_argument('--json', help='also write the results to this file')
     parser.add_argument('--_case', help=argparse.SUPPRESS)
     args = parser.parse_args()
