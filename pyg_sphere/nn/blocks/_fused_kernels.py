@@ -50,28 +50,52 @@ def chunk_stats(x, out):
 @njit(**_JIT)
 def pool_forward(x, a, b, y, slot, x_sel, track):
     """``y[r, f] = relu(max_j a[f] x[r, j, f] + b[f])`` for ``x`` [R, g, F], and (with
-    ``track``) ``slot[r, f]`` the first ``j`` of the maximum, ``x_sel[r, f]`` its input."""
+    ``track``) ``slot[r, f]`` the first ``j`` of the maximum, ``x_sel[r, f]`` its input.
+
+    With ``track``, the running maximum, its slot (int32, the width of a float32
+    lane) and its input live in row-sized scratch arrays and are updated by
+    selects, not branches: the loop over channels vectorizes (2.5-4x faster at
+    16-32 channels than branching on the three output arrays, same results).
+    Without, the maximum alone is kept in ``y`` (faster so from 32 channels)."""
     R, g, F = x.shape
+    if not track:
+        for r in range(R):
+            for f in range(F):
+                y[r, f] = a[f] * x[r, 0, f] + b[f]
+            for j in range(1, g):
+                for f in range(F):
+                    u = a[f] * x[r, j, f] + b[f]
+                    bf = y[r, f]
+                    # a strictly larger value, or the first NaN (which then stays)
+                    if u > bf or (u != u and bf == bf):
+                        y[r, f] = u
+            for f in range(F):
+                if y[r, f] < 0:  # NaN stays
+                    y[r, f] = 0
+        return
+    best = np.empty(F, x.dtype)
+    s = np.zeros(F, np.int32)
+    v = np.empty(F, x.dtype)
     for r in range(R):
         for f in range(F):
-            y[r, f] = a[f] * x[r, 0, f] + b[f]
-        if track:
-            for f in range(F):
-                slot[r, f] = 0
-                x_sel[r, f] = x[r, 0, f]
+            xv = x[r, 0, f]
+            best[f] = a[f] * xv + b[f]
+            s[f] = 0
+            v[f] = xv
         for j in range(1, g):
             for f in range(F):
-                u = a[f] * x[r, j, f] + b[f]
-                best = y[r, f]
-                # a strictly larger value, or the first NaN (which then stays)
-                if u > best or (u != u and best == best):
-                    y[r, f] = u
-                    if track:
-                        slot[r, f] = j
-                        x_sel[r, f] = x[r, j, f]
+                xv = x[r, j, f]
+                u = a[f] * xv + b[f]
+                bf = best[f]
+                take = (u > bf) | ((u != u) & (bf == bf))
+                best[f] = u if take else bf
+                s[f] = j if take else s[f]
+                v[f] = xv if take else v[f]
         for f in range(F):
-            if y[r, f] < 0:
-                y[r, f] = 0
+            bf = best[f]
+            y[r, f] = 0 if bf < 0 else bf
+            slot[r, f] = s[f]
+            x_sel[r, f] = v[f]
 
 
 @njit(**_JIT)
@@ -96,16 +120,15 @@ def pool_backward_sums(gy, y, x_sel, mean, rstd, a, ag, parts):
 @njit(**_JIT)
 def pool_backward_dx(x, slot, ag, c0, c1, training, gx):
     """``gx[r, j, f] = c0[f] + c1[f] x[r, j, f]`` (0 if not ``training``), plus
-    ``ag[r, f]`` at the selected child."""
+    ``ag[r, f]`` at the selected child (a select on an int32 copy of the row's
+    slots, so that the loop over channels vectorizes)."""
     R, g, F = x.shape
+    s = np.empty(F, np.int32)
+    zero = x.dtype.type(0)
     for r in range(R):
+        for f in range(F):
+            s[f] = slot[r, f]
         for j in range(g):
-            if training:
-                for f in range(F):
-                    gx[r, j, f] = c0[f] + c1[f] * x[r, j, f]
-            else:
-                for f in range(F):
-                    gx[r, j, f] = 0
             for f in range(F):
-                if slot[r, f] == j:
-                    gx[r, j, f] += ag[r, f]
+                base = c0[f] + c1[f] * x[r, j, f] if training else zero
+                gx[r, j, f] = base + ag[r, f] if s[f] == j else base
