@@ -106,6 +106,11 @@ def pack_edges(edge_index: torch.Tensor) -> Optional[Tuple[torch.Tensor, torch.T
 #: loop; below, by numpy (loading the compiled kernels would cost more).
 UNPACK_KERNEL_EDGES = 1 << 23
 
+#: ATen's parallel CSR -> COO index conversion (what ``Tensor.to_sparse_coo()``
+#: runs), where this torch has it: no numba to load, and 0.6 s instead of 1.0 s for
+#: the 100 M edges of nside 1024; else numpy or the compiled loop above.
+_CSR_TO_COO = getattr(torch, '_convert_indices_from_csr_to_coo', None)
+
 
 def unpack_edges(ptr: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
     """The ``[2, E]`` int64 edge list of :func:`pack_edges`' output."""
@@ -114,6 +119,8 @@ def unpack_edges(ptr: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
             or not bool((counts >= 0).all())):
         raise ValueError(f"Expected row pointers from 0 to the {col.numel()} columns of a "
                          f"packed edge list (got {ptr.numel()} pointers)")
+    if _CSR_TO_COO is not None:
+        return _CSR_TO_COO(ptr, col, out_int32=False)
     out = torch.empty(2, col.numel(), dtype=torch.int64)
     if col.numel() < UNPACK_KERNEL_EDGES:
         out[0] = torch.from_numpy(np.repeat(np.arange(counts.size, dtype=np.int64), counts))

@@ -247,8 +247,10 @@ def test_grouped_edge_lists_are_stored_packed(builds):
     assert torch.equal(disk_cache.unpack_edges(ptr, col), data.edge_index)
 
 
-@pytest.mark.parametrize('expand', ['numpy', 'kernel'])
+@pytest.mark.parametrize('expand', ['aten', 'numpy', 'kernel'])
 def test_pack_edges_round_trip_and_refusals(monkeypatch, expand):
+    if expand != 'aten':
+        monkeypatch.setattr(disk_cache, '_CSR_TO_COO', None)
     if expand == 'kernel':
         monkeypatch.setattr(disk_cache, 'UNPACK_KERNEL_EDGES', 0)
     ei = torch.tensor([[0, 0, 2, 2, 2, 5], [1, 7, 0, 3, 3, -4]])
